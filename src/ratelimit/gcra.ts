@@ -1,0 +1,107 @@
+// GCRA (the generic cell rate algorithm): a token bucket stored as one number per key, the
+// "theoretical arrival time". No timers per key: a key whose TAT is in the past is equivalent to
+// a full bucket, so it can be dropped by the sweep at any time without changing any answer.
+
+import type { RateLimitPolicy, RateLimitResult } from '../engine/types.js';
+import { HubError } from '../protocol/errors.js';
+import type { Clock } from '../util/clock.js';
+import { MapSweep, type Sweepable, type SweepResult } from '../util/sweeper.js';
+
+export function validatePolicy(policy: RateLimitPolicy): void {
+  const { rate, periodMs, burst } = policy;
+  if (!(rate > 0 && Number.isFinite(rate)) || !(periodMs > 0 && Number.isFinite(periodMs))) {
+    throw new HubError('bad_request', 'rate limit policy needs rate > 0 and periodMs > 0');
+  }
+  if (!(burst >= 1 && Number.isFinite(burst))) {
+    throw new HubError('bad_request', 'rate limit policy needs burst >= 1');
+  }
+}
+
+function checkCost(cost: number, burst: number): void {
+  if (!(cost >= 0 && cost <= burst)) {
+    throw new HubError(
+      'bad_request',
+      `rate limit cost must be between 0 and the burst (${burst}), got ${cost}`,
+    );
+  }
+}
+
+/**
+ * One bucket, for state that already lives on one object (a connection): no map lookup at all.
+ * `take` is the hot-path check; `retryAfterMs` is only asked after a refusal.
+ */
+export class TokenBucket {
+  private tat = 0;
+  private readonly interval: number;
+  private readonly tolerance: number;
+
+  constructor(
+    readonly policy: RateLimitPolicy,
+    private readonly clock: Clock,
+  ) {
+    validatePolicy(policy);
+    this.interval = policy.periodMs / policy.rate;
+    this.tolerance = this.interval * policy.burst;
+  }
+
+  /** Takes `cost` tokens if they are there; false (and nothing taken) otherwise. */
+  take(cost = 1): boolean {
+    const now = this.clock.now();
+    const tat = Math.max(this.tat, now);
+    const next = tat + this.interval * cost;
+    if (next - this.tolerance > now) return false;
+    this.tat = next;
+    return true;
+  }
+
+  /** How long until `cost` tokens will be there. */
+  retryAfterMs(cost = 1): number {
+    const now = this.clock.now();
+    const tat = Math.max(this.tat, now);
+    return Math.max(0, Math.ceil(tat + this.interval * cost - this.tolerance - now));
+  }
+
+  remaining(): number {
+    const now = this.clock.now();
+    const tat = Math.max(this.tat, now);
+    return Math.floor((now - tat + this.tolerance) / this.interval);
+  }
+}
+
+/** Many buckets by key (per user, per API key), one policy per call. */
+export class KeyedRateLimiter implements Sweepable {
+  private readonly tats = new Map<string, number>();
+  // A key whose bucket has refilled completely can be forgotten without changing any answer.
+  private readonly sweeper = new MapSweep(this.tats, (key, tat, now) => tat <= now && this.tats.delete(key));
+
+  constructor(private readonly clock: Clock) {}
+
+  get size(): number {
+    return this.tats.size;
+  }
+
+  allow(key: string, policy: RateLimitPolicy, cost = 1): RateLimitResult {
+    const interval = policy.periodMs / policy.rate;
+    if (!(interval > 0 && Number.isFinite(interval)) || !(policy.burst >= 1)) validatePolicy(policy);
+    if (!(cost >= 0 && cost <= policy.burst)) checkCost(cost, policy.burst);
+    const tolerance = interval * policy.burst;
+    const now = this.clock.now();
+    const stored = this.tats.get(key);
+    const tat = stored !== undefined && stored > now ? stored : now;
+    const next = tat + interval * cost;
+    const allowAt = next - tolerance;
+    if (allowAt > now) {
+      return {
+        allowed: false,
+        retryAfterMs: Math.ceil(allowAt - now),
+        remaining: Math.max(0, Math.floor((now - tat + tolerance) / interval)),
+      };
+    }
+    this.tats.set(key, next);
+    return { allowed: true, retryAfterMs: 0, remaining: Math.floor((now - allowAt) / interval) };
+  }
+
+  sweep(now: number, budget: number): SweepResult {
+    return this.sweeper.sweep(now, budget);
+  }
+}
