@@ -107,17 +107,18 @@ async function main(): Promise<void> {
   const board = new Leaderboard();
   const members = Array.from({ length: N }, (_, i) => `player-${i}`);
   for (let i = 0; i < N; i++) board.set(members[i] as string, Math.floor(Math.random() * 1_000_000));
-  // A fixed pseudo-random walk over members, so every op touches a different part of the list.
+  // A fixed pseudo-random walk over all members: every op touches a cold part of a ~300 MB board,
+  // the worst case for caches.
   const pick = (i: number) => members[(i * 7919 + 13) % N] as string;
   rows.push({
-    name: 'leaderboard incr, 1,000,000 members',
+    name: 'leaderboard incr by -7..8, uniform over 1,000,000 members',
     opsPerSec: measure((i) => {
       sink += board.incr(pick(i), (i & 15) - 7);
     }),
     target: 500_000,
   });
   rows.push({
-    name: 'leaderboard rank, 1,000,000 members',
+    name: 'leaderboard rank, uniform over 1,000,000 members',
     opsPerSec: measure((i) => {
       sink += board.rank(pick(i)) ?? 0;
     }),
@@ -129,6 +130,26 @@ async function main(): Promise<void> {
       sink += board.top(10).length;
     }),
     target: 1_000_000,
+  });
+  rows.push({
+    name: 'leaderboard around(member, 5), 1,000,000 members',
+    opsPerSec: measure((i) => {
+      sink += board.around(pick(i), 5).length;
+    }),
+  });
+  rows.push({
+    name: 'leaderboard set to a random score (member jumps anywhere)',
+    opsPerSec: measure((i) => {
+      sink += board.set(pick(i), (i * 104729) % 1_000_000) ? 1 : 0;
+    }),
+  });
+  // Live games touch a few thousand active players of a large board far more than the rest.
+  const hot = (i: number) => members[((i * 7919 + 13) % 10_000) * 100] as string;
+  rows.push({
+    name: 'leaderboard incr, 10,000 active of 1,000,000 members',
+    opsPerSec: measure((i) => {
+      sink += board.incr(hot(i), (i & 15) - 7);
+    }),
   });
 
   // Rate limits: the per-connection bucket (no lookup) and keyed limits over 10,000 keys.
