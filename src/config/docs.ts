@@ -14,6 +14,7 @@ interface JsonSchema {
   oneOf?: JsonSchema[];
   minimum?: number;
   exclusiveMinimum?: number;
+  additionalProperties?: JsonSchema | boolean;
 }
 
 function typeOf(s: JsonSchema): string {
@@ -28,18 +29,32 @@ function typeOf(s: JsonSchema): string {
   return `${s.type ?? 'value'}${bound}`;
 }
 
-function rows(s: JsonSchema, prefix: string, out: string[], sections: [string, JsonSchema][]): void {
+function rows(
+  s: JsonSchema,
+  prefix: string,
+  out: string[],
+  sections: [string, JsonSchema][],
+  inherited: Record<string, unknown> = {},
+): void {
   for (const [key, prop] of Object.entries(s.properties ?? {})) {
     const path = `${prefix}${key}`;
+    // A field without its own default takes the one its parent object's default gives it.
+    const fallback = inherited[key];
     if (prop.oneOf) {
       sections.push([path, prop]);
       continue;
     }
     if (prop.type === 'object' && prop.properties) {
-      rows(prop, `${path}.`, out, sections);
+      const own = (prop.default ?? fallback ?? {}) as Record<string, unknown>;
+      rows(prop, `${path}.`, out, sections, own);
       continue;
     }
-    const def = prop.default === undefined ? '(required)' : `\`${JSON.stringify(prop.default)}\``;
+    if (prop.type === 'object' && typeof prop.additionalProperties === 'object') {
+      sections.push([path, prop]);
+      continue;
+    }
+    const value = prop.default ?? fallback;
+    const def = value === undefined ? 'none' : `\`${JSON.stringify(value)}\``;
     out.push(`| \`${path}\` | ${typeOf(prop)} | ${def} | ${prop.description ?? ''} |`);
   }
 }
@@ -64,9 +79,14 @@ export function renderConfigDocs(): string {
     '',
     ...table(root, '', sections),
   ];
-  for (const [path, union] of sections) {
-    lines.push('', `## \`${path}\``, '', union.description ?? '', '');
-    for (const variant of union.oneOf ?? []) {
+  for (const [path, section] of sections) {
+    lines.push('', `## \`${path}\``, '', section.description ?? '', '');
+    if (typeof section.additionalProperties === 'object') {
+      lines.push(...table(section.additionalProperties, `${path}.<name>.`, sections), '');
+      lines.push('Default:', '', '```json', JSON.stringify(section.default, null, 2), '```');
+      continue;
+    }
+    for (const variant of section.oneOf ?? []) {
       const kind = variant.properties?.type?.const;
       lines.push(
         `### \`${path}.type: ${JSON.stringify(kind)}\``,

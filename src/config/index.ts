@@ -2,7 +2,7 @@
 
 import { type Config, configSchema } from './schema.js';
 
-export type { Config, ConfigInput, MemoryEngineConfig } from './schema.js';
+export type { Config, ConfigInput, MemoryEngineConfig, NamespaceConfig } from './schema.js';
 export { configSchema, memoryEngineSchema } from './schema.js';
 
 export class ConfigError extends Error {

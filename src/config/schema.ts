@@ -46,6 +46,71 @@ export const memoryEngineSchema = z
 
 export const engineSchema = z.discriminatedUnion('type', [memoryEngineSchema]);
 
+const rateSchema = z.strictObject({
+  rate: z.number().positive().describe('Tokens added per period.'),
+  periodMs: positiveInt().default(1000).describe('The period, ms.'),
+  burst: z.number().positive().describe('Most tokens held at once: the largest burst allowed.'),
+});
+
+export const namespaceSchema = z.strictObject({
+  history: z
+    .strictObject({
+      size: z.number().int().min(0).default(0).describe('Publications kept per channel for recovery; 0 keeps none.'),
+      ttlMs: ms().default(0).describe('Drop kept publications older than this; 0: only the size limits.'),
+    })
+    .prefault({})
+    .describe('Per-channel history, which is what a reconnecting client recovers from.'),
+  presence: z.boolean().default(false).describe('Track who is subscribed (presence and presence_stats).'),
+  joinLeave: z.boolean().default(false).describe('Push join and leave events to subscribers.'),
+  clientPublish: z.boolean().default(false).describe('Let clients publish (otherwise only the server API can).'),
+  maxSubscribers: z.number().int().min(0).default(0).describe('Most subscribers per channel on this node; 0: no limit.'),
+  publishRate: rateSchema.optional().describe('Per-connection publish limit in this namespace.'),
+  leaderboard: z
+    .strictObject({
+      clientIncr: z.boolean().default(false).describe('Let clients increment scores (otherwise only the server API can).'),
+      maxMembers: positiveInt().optional().describe('Keep only the best N members.'),
+      top: positiveInt().max(1000).default(10).describe('Size of the live top-N pushed to subscribers.'),
+      updateIntervalMs: positiveInt().default(100).describe('At most one live update per board per interval.'),
+    })
+    .optional()
+    .describe('Channels of this namespace are leaderboards.'),
+});
+
+const defaultNamespaces = {
+  chat: { history: { size: 100, ttlMs: 10 * 60 * 1000 }, presence: true, joinLeave: true, clientPublish: true },
+  scores: { leaderboard: {} },
+};
+
+export const serverSchema = z.strictObject({
+  host: z.string().default('0.0.0.0').describe('Address to listen on.'),
+  port: z.number().int().min(0).max(65535).default(8080).describe('Port to listen on (env HUBBUB_PORT).'),
+  path: z.string().startsWith('/').default('/ws').describe('WebSocket endpoint path.'),
+  transport: z
+    .enum(['auto', 'uws', 'ws'])
+    .default('auto')
+    .describe('auto: uWebSockets.js when its native build loads, else ws (env HUBBUB_TRANSPORT).'),
+  maxPayloadBytes: positiveInt().default(64 * 1024).describe('Largest inbound frame; larger closes with 1009.'),
+  maxHttpBodyBytes: positiveInt().default(1024 * 1024).describe('Largest HTTP request body.'),
+  maxBackpressureBytes: positiveInt()
+    .default(1024 * 1024)
+    .describe('Unsent bytes a connection may queue before it is closed as a slow consumer.'),
+  pingIntervalMs: positiveInt().default(25_000).describe('Server ping interval; silent for two intervals closes.'),
+  maxConnections: positiveInt().default(100_000).describe('Connections on this node.'),
+  maxConnectionsPerIp: positiveInt().default(1000).describe('Connections from one address.'),
+});
+
+export const limitsSchema = z.strictObject({
+  commands: rateSchema.prefault({ rate: 100, burst: 200 }).describe('Inbound commands per connection.'),
+  bytes: rateSchema
+    .prefault({ rate: 1024 * 1024, burst: 2 * 1024 * 1024 })
+    .describe('Inbound bytes per connection.'),
+  maxChannels: positiveInt().default(128).describe('Subscriptions per connection.'),
+  rejectionsBeforeClose: positiveInt()
+    .default(20)
+    .describe('Rate-limited commands in a row before the connection is closed with the rate-limited code.'),
+  presenceTtlMs: positiveInt().default(60_000).describe('Presence entries expire unless refreshed (every third of this).'),
+});
+
 export const configSchema = z
   .object({
     logLevel: z
@@ -53,9 +118,19 @@ export const configSchema = z
       .default('info')
       .describe('Minimum level of the JSON log lines.'),
     engine: engineSchema.prefault({ type: 'memory' }).describe('Where shared state lives.'),
+    server: serverSchema.prefault({}).describe('Listening socket and connection limits.'),
+    limits: limitsSchema.prefault({}).describe('Per-connection limits.'),
+    namespaces: z
+      .record(z.string().regex(/^[a-z0-9_-]{1,32}$/), namespaceSchema)
+      .default(() => ({
+        chat: namespaceSchema.parse(defaultNamespaces.chat),
+        scores: namespaceSchema.parse(defaultNamespaces.scores),
+      }))
+      .describe('Channel namespaces by name; a channel `ns:name` uses namespace `ns`. Unknown namespaces are refused.'),
   })
   .strict();
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type MemoryEngineConfig = z.infer<typeof memoryEngineSchema>;
+export type NamespaceConfig = z.infer<typeof namespaceSchema>;

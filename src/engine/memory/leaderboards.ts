@@ -3,7 +3,7 @@
 
 import { HubError } from '../../protocol/errors.js';
 import type { LeaderboardEntry, LeaderboardUpdate, ScoreMode } from '../types.js';
-import { Leaderboard } from './leaderboard-tree.js';
+import { Leaderboard } from './leaderboard.js';
 
 function checkCount(name: string, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Leaderboard } from '../../../../src/engine/memory/leaderboard-tree.js';
+import { Leaderboard } from '../../../../src/engine/memory/leaderboard.js';
 import { compareMembers } from '../../../../src/engine/memory/member-order.js';
 
 /** The trivially correct model: a map, sorted on every read, highest score first, Redis ties. */

@@ -1,0 +1,65 @@
+// Starts one hubbub node: the engine the configuration names, the hub, and a transport listening
+// on the configured port. Returns a handle whose close() shuts all of it down in order.
+
+import type { Config } from './config/index.js';
+import { createEngine } from './engine/index.js';
+import type { Engine } from './engine/types.js';
+import { Hub } from './hub.js';
+import type { Logger } from './observability/index.js';
+import { CloseCodes } from './protocol/index.js';
+import { createTransport } from './transport/index.js';
+import type { Transport } from './transport/types.js';
+
+export interface RunningHub {
+  readonly port: number;
+  readonly hub: Hub;
+  readonly engine: Engine;
+  readonly transport: Transport;
+  close(): Promise<void>;
+}
+
+export async function startHub(config: Config, log: Logger): Promise<RunningHub> {
+  const engine = createEngine(config.engine);
+  const hub = new Hub(config, engine, log);
+  await engine.start(hub);
+  const { server } = config;
+  const transport = createTransport(
+    server.transport,
+    {
+      host: server.host,
+      port: server.port,
+      path: server.path,
+      maxPayloadBytes: server.maxPayloadBytes,
+      maxHttpBodyBytes: server.maxHttpBodyBytes,
+      maxBackpressureBytes: server.maxBackpressureBytes,
+      slowConsumerCode: CloseCodes.slow_consumer,
+      pingIntervalMs: server.pingIntervalMs,
+      noPongCode: CloseCodes.no_pong,
+      hooks: hub,
+    },
+    log,
+  );
+  hub.attach(transport);
+  let port: number;
+  try {
+    port = await transport.listen();
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  log.info({ port, transport: transport.name, engine: engine.kind, path: server.path }, 'hubbub listening');
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    hub,
+    engine,
+    transport,
+    close() {
+      closing ??= (async () => {
+        await hub.close();
+        await engine.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,171 @@
+// One connection's state: who it is, what it is subscribed to, its rate limiters. It parses and
+// admits inbound frames (rate limits, batching) and hands typed commands to the hub; the hub
+// decides everything about channels.
+
+import type { NamespaceConfig } from './config/index.js';
+import type { ClientInfo } from './engine/types.js';
+import {
+  CloseCodes,
+  type Command,
+  disconnectFrame,
+  errorFrame,
+  HubError,
+  parseFrame,
+  shouldReconnect,
+} from './protocol/index.js';
+import { TokenBucket } from './ratelimit/index.js';
+import type { Connection, ConnectionListener } from './transport/types.js';
+import type { Clock } from './util/clock.js';
+
+export interface SessionLimits {
+  commands: { rate: number; periodMs: number; burst: number };
+  bytes: { rate: number; periodMs: number; burst: number };
+  rejectionsBeforeClose: number;
+}
+
+/** A reply frame, and what must happen right after it is written (a subscription going live). */
+export interface Reply {
+  frame: string;
+  after?: () => void;
+}
+
+/** A command let in to run, or the reply it got without running (invalid, rate limited). */
+type Admitted = { command: Command; reply?: undefined } | { reply: Reply; command?: undefined };
+
+/** What the session needs from the hub. */
+export interface CommandHandler {
+  /** Handles one admitted command; never rejects. */
+  handle(session: Session, command: Command): Promise<Reply>;
+  closed(session: Session): void;
+}
+
+export interface Subscription {
+  readonly channel: string;
+  readonly namespace: NamespaceConfig;
+  /** Until the subscribe reply is sent, live publications wait here (frame and offset). */
+  pending: { offset: number; epoch: string; frame: string }[] | undefined;
+  joinLeave: boolean;
+}
+
+export class Session implements ConnectionListener {
+  readonly info: ClientInfo;
+  connected = false;
+  readonly subscriptions = new Map<string, Subscription>();
+  /** Per-namespace publish limiters, made on first use. */
+  readonly publishLimits = new Map<string, TokenBucket>();
+  private readonly commandBucket: TokenBucket;
+  private readonly byteBucket: TokenBucket;
+  private rejectionsInARow = 0;
+  private ended = false;
+
+  constructor(
+    readonly conn: Connection,
+    clientId: string,
+    private readonly handler: CommandHandler,
+    private readonly limits: SessionLimits,
+    readonly clock: Clock,
+  ) {
+    this.info = { client: clientId, user: '' };
+    this.commandBucket = new TokenBucket(limits.commands, clock);
+    this.byteBucket = new TokenBucket(limits.bytes, clock);
+  }
+
+  get isOpen(): boolean {
+    return !this.ended;
+  }
+
+  onText(frame: string): void {
+    if (this.ended) return;
+    const parsed = parseFrame(frame);
+    if (parsed.kind === 'close') {
+      this.close(parsed.code, parsed.reason);
+      return;
+    }
+    // A frame larger than the byte burst could never pass: charge it the whole burst instead.
+    const bytesOk = this.byteBucket.take(Math.min(frame.length, this.limits.bytes.burst));
+    // Admission is decided for the whole frame at once; running is one command at a time.
+    const admitted: Admitted[] = [];
+    for (const item of parsed.items) {
+      if ('error' in item) {
+        admitted.push({ reply: { frame: errorFrame(item.id, item.error) } });
+      } else if (!bytesOk || !this.commandBucket.take()) {
+        admitted.push({ reply: { frame: this.rateLimited(item.id, bytesOk) } });
+      } else {
+        this.rejectionsInARow = 0;
+        admitted.push({ command: item });
+      }
+    }
+    if (this.rejectionsInARow >= this.limits.rejectionsBeforeClose) {
+      this.close(CloseCodes.rate_limited, 'rate limit exceeded repeatedly; slow down and reconnect');
+      return;
+    }
+    if (!parsed.batch) {
+      const only = admitted[0] as Admitted;
+      if (only.reply !== undefined) this.send(only.reply.frame);
+      else void this.handler.handle(this, only.command).then((reply) => this.deliver(reply));
+      return;
+    }
+    void this.runBatch(admitted);
+  }
+
+  /** A batch runs in order and gets one array frame with every reply; then what follows each reply. */
+  private async runBatch(items: Admitted[]): Promise<void> {
+    const replies: Reply[] = [];
+    for (const item of items) replies.push(item.reply ?? (await this.handler.handle(this, item.command)));
+    this.send(`[${replies.map((r) => r.frame).join(',')}]`);
+    for (const reply of replies) reply.after?.();
+  }
+
+  private deliver(reply: Reply): void {
+    this.send(reply.frame);
+    reply.after?.();
+  }
+
+  onBinary(): void {
+    this.close(CloseCodes.bad_frame, 'binary frames are not supported; send JSON text frames');
+  }
+
+  onDrain(): void {}
+
+  onClose(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.handler.closed(this);
+  }
+
+  send(frame: string): void {
+    if (!this.ended) this.conn.send(frame);
+  }
+
+  /** Tells the client why, then closes. */
+  close(code: number, reason: string): void {
+    if (this.ended) return;
+    this.conn.send(disconnectFrame(code, reason, shouldReconnect(code)));
+    this.conn.close(code, reason);
+  }
+
+  publishAllowed(namespace: string, policy: NamespaceConfig['publishRate']): boolean {
+    if (policy === undefined) return true;
+    let bucket = this.publishLimits.get(namespace);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(policy, this.clock);
+      this.publishLimits.set(namespace, bucket);
+    }
+    return bucket.take();
+  }
+
+  publishRetryAfterMs(namespace: string): number {
+    return this.publishLimits.get(namespace)?.retryAfterMs() ?? 0;
+  }
+
+  private rateLimited(id: number, bytesOk: boolean): string {
+    this.rejectionsInARow++;
+    const retryAfterMs = bytesOk ? this.commandBucket.retryAfterMs() : this.byteBucket.retryAfterMs();
+    return errorFrame(
+      id,
+      new HubError('rate_limited', 'too many commands on this connection; retry after retryAfterMs', {
+        retryAfterMs,
+      }),
+    );
+  }
+}

@@ -1,0 +1,391 @@
+// The fast transport: uWebSockets.js. Topics fan out natively (app.publish); this file adds what
+// uWS lacks for the hub: refusals with a status, our close codes for slow consumers, idle peers
+// and oversized frames, and guards against touching a socket uWS has already closed (that throws).
+
+import { STATUS_CODES } from 'node:http';
+import type * as uws from '@trufflesuite/uws-js-unofficial';
+import type { Logger } from '../observability/logger.js';
+import type { Connection, ConnectionListener, HttpRequest, Transport, TransportOptions, UpgradeRequest } from './types.js';
+
+export type UwsModule = typeof uws;
+type UwsSocket = uws.WebSocket<UserData>;
+
+interface UserData {
+  readonly upgrade: UpgradeRequest;
+  conn: UwsConnection | undefined;
+}
+
+/** How often buffered amounts are checked; native publishes are only visible this way. */
+const SWEEP_MS = 50;
+/** Reasons uWS gives when it closes a socket itself (always with code 1006 and no close frame). */
+const UWS_TIMEOUT = 'WebSocket timed out from inactivity';
+const UWS_TOO_BIG = 'Received too big message';
+/** Largest WebSocket frame header a server writes; keeps the byte estimate an upper bound. */
+const FRAME_HEADER_MAX = 10;
+/** uWS.send result for a frame dropped over maxBackpressure (uWS then closes the socket). */
+const SEND_DROPPED = 2;
+
+export class UwsTransport implements Transport {
+  readonly name = 'uws' as const;
+  /** Bytes published per topic since the last sweep: explains closes uWS makes on its own. */
+  readonly topicBytes = new Map<string, number>();
+  readonly hardLimit: number;
+  private readonly conns = new Set<UwsConnection>();
+  private readonly app: uws.TemplatedApp;
+  private listenSocket: uws.us_listen_socket | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(
+    readonly options: TransportOptions,
+    private readonly log: Logger,
+    private readonly uws: UwsModule,
+  ) {
+    // uWS's own limits sit at twice ours: below them we close with our codes (a close frame the peer
+    // can read); above them uWS drops the socket without one, which the listener still learns as ours.
+    this.hardLimit = 2 * options.maxBackpressureBytes;
+    this.app = uws.App();
+    this.app.ws<UserData>(options.path, {
+      maxPayloadLength: 2 * options.maxPayloadBytes,
+      maxBackpressure: this.hardLimit,
+      // Typed as a number in these typings; uWS reads it as a flag. Without it uWS silently skips
+      // frames for a socket over the limit, leaving a gap the client never learns about.
+      closeOnBackpressureLimit: 1,
+      idleTimeout: idleTimeoutSeconds(options.pingIntervalMs),
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
+      open: (ws) => this.onOpen(ws),
+      message: (ws, message, isBinary) => ws.getUserData().conn?.onMessage(message, isBinary),
+      drain: (ws) => ws.getUserData().conn?.onDrain(),
+      close: (ws, code, message) => ws.getUserData().conn?.onClosed(code, Buffer.from(message).toString('utf8')),
+    });
+    this.app.any('/*', (res, req) => this.onRequest(res, req));
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(this.options.host, this.options.port, (socket) => {
+        if (socket === false) {
+          reject(new Error(`uWS could not listen on ${this.options.host}:${this.options.port}`));
+          return;
+        }
+        this.listenSocket = socket;
+        this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+        this.sweepTimer.unref();
+        resolve(this.uws.us_socket_local_port(socket));
+      });
+    });
+  }
+
+  publish(topic: string, frame: string | Buffer): void {
+    if (this.closing) return;
+    // One native call fans out to every subscriber (uWS encodes the frame once).
+    this.app.publish(topic, frame, false);
+    const bytes = (typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length) + FRAME_HEADER_MAX;
+    this.topicBytes.set(topic, (this.topicBytes.get(topic) ?? 0) + bytes);
+  }
+
+  close(code: number, reason: string): Promise<void> {
+    if (this.closing) return Promise.resolve();
+    this.closing = true;
+    clearInterval(this.sweepTimer);
+    // end() writes the close frame and reports the close synchronously.
+    for (const conn of this.conns) conn.close(code, reason);
+    if (this.listenSocket !== undefined) this.uws.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+    // app.close() (uWS >= 20.30, missing from these typings) also drops idle keep-alive HTTP sockets,
+    // which would otherwise hold the process open until uWS's HTTP idle timeout.
+    return new Promise((resolve) => {
+      setImmediate(() => {
+        (this.app as uws.TemplatedApp & { close?: () => void }).close?.();
+        resolve();
+      });
+    });
+  }
+
+  forget(conn: UwsConnection): void {
+    this.conns.delete(conn);
+  }
+
+  /** Closes connections over our backpressure limit and restarts the per-window byte counts. */
+  private sweep(): void {
+    const limit = this.options.maxBackpressureBytes;
+    for (const conn of this.conns) {
+      const buffered = conn.sample();
+      if (buffered > limit) conn.close(this.options.slowConsumerCode, 'slow consumer');
+    }
+    this.topicBytes.clear();
+  }
+
+  private onUpgrade(res: uws.HttpResponse, req: uws.HttpRequest, context: uws.us_socket_context_t): void {
+    // req is stack-allocated by uWS: copy everything out before doing anything else.
+    const headers = copyHeaders(req);
+    const upgrade: UpgradeRequest = {
+      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+      url: fullUrl(req),
+      headers,
+    };
+    if (this.closing) return refuse(res, 503, 'shutting down');
+    let refusal: { status: number; message: string } | undefined;
+    try {
+      refusal = this.options.hooks.onUpgrade(upgrade);
+    } catch (err) {
+      this.log.error({ err }, 'onUpgrade failed');
+      refusal = { status: 500, message: 'internal error' };
+    }
+    if (refusal !== undefined) return refuse(res, refusal.status, refusal.message);
+    const data: UserData = { upgrade, conn: undefined };
+    res.upgrade(
+      data,
+      headers['sec-websocket-key'] ?? '',
+      headers['sec-websocket-protocol'] ?? '',
+      headers['sec-websocket-extensions'] ?? '',
+      context,
+    );
+  }
+
+  private onOpen(ws: UwsSocket): void {
+    const data = ws.getUserData();
+    const conn = new UwsConnection(this, ws, data.upgrade.remoteAddress);
+    data.conn = conn;
+    this.conns.add(conn);
+    let listener: ConnectionListener;
+    try {
+      listener = this.options.hooks.onOpen(conn, data.upgrade);
+    } catch (err) {
+      this.log.error({ err }, 'onOpen failed');
+      conn.close(1011, 'internal error');
+      return;
+    }
+    conn.attach(listener);
+  }
+
+  private onRequest(res: uws.HttpResponse, req: uws.HttpRequest): void {
+    // A WebSocket upgrade on any other path lands here.
+    if (req.getHeader('upgrade') !== '') return refuse(res, 404, 'not found');
+    if (this.closing) return refuse(res, 503, 'shutting down');
+    const head = {
+      method: req.getCaseSensitiveMethod(),
+      url: fullUrl(req),
+      headers: copyHeaders(req),
+      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    };
+    const max = this.options.maxHttpBodyBytes;
+    if (Number(head.headers['content-length'] ?? 0) > max) return refuse(res, 413, 'payload too large');
+    let done = false;
+    res.onAborted(() => {
+      done = true;
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > max) {
+        // Answering with closeConnection stops uWS reading the rest of the body.
+        done = true;
+        chunks.length = 0;
+        return refuse(res, 413, 'payload too large');
+      }
+      // uWS neuters the chunk when this callback returns: keep a copy.
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      const req: HttpRequest = { ...head, body: Buffer.concat(chunks) };
+      this.options.hooks.onHttp(req).then(
+        (out) => reply(res, () => done, out.status, out.headers ?? {}, out.body),
+        (err: unknown) => {
+          this.log.error({ err, url: head.url }, 'onHttp failed');
+          reply(res, () => done, 500, {}, 'internal error');
+        },
+      );
+    });
+  }
+}
+
+class UwsConnection implements Connection {
+  /** Mirrors uWS's subscriptions: the topics whose publishes count towards this socket's estimate. */
+  private readonly topics = new Set<string>();
+  private listener: ConnectionListener | undefined;
+  /** uWS invalidates the socket object at close; any call after that throws. */
+  private closed = false;
+  private ending: { code: number; reason: string } | undefined;
+  private waitingDrain = false;
+  /** uWS dropped a frame over its hard limit: the close it is about to make is a slow consumer. */
+  private dropped = false;
+  private lastBuffered = 0;
+  private sentSinceSample = 0;
+
+  constructor(
+    private readonly transport: UwsTransport,
+    private readonly ws: UwsSocket,
+    readonly remoteAddress: string,
+  ) {}
+
+  attach(listener: ConnectionListener): void {
+    this.listener = listener;
+  }
+
+  send(frame: string | Buffer): boolean {
+    if (this.closed) return false;
+    if (this.ws.send(frame, false) === SEND_DROPPED) this.dropped = true;
+    this.sentSinceSample += (typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length) + FRAME_HEADER_MAX;
+    const buffered = this.ws.getBufferedAmount();
+    if (buffered === 0) return true;
+    if (buffered > this.transport.options.maxBackpressureBytes) {
+      this.close(this.transport.options.slowConsumerCode, 'slow consumer');
+    } else {
+      this.waitingDrain = true;
+    }
+    return false;
+  }
+
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  subscribe(topic: string): void {
+    if (this.closed) return;
+    this.ws.subscribe(topic);
+    this.topics.add(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (this.closed) return;
+    this.ws.unsubscribe(topic);
+    this.topics.delete(topic);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.ending = { code, reason };
+    // uWS queues the close frame behind any backlog and closes the socket itself if it never drains.
+    this.ws.end(code, truncateReason(reason));
+  }
+
+  terminate(): void {
+    if (this.closed) return;
+    this.ending ??= { code: 1006, reason: 'terminated' };
+    this.ws.close();
+  }
+
+  /** For the sweep: the buffered amount now, which also starts a new estimate window. */
+  sample(): number {
+    this.lastBuffered = this.closed ? 0 : this.ws.getBufferedAmount();
+    this.sentSinceSample = 0;
+    return this.lastBuffered;
+  }
+
+  onMessage(message: ArrayBuffer, isBinary: boolean): void {
+    if (message.byteLength > this.transport.options.maxPayloadBytes) {
+      this.close(1009, 'message too big');
+      return;
+    }
+    if (this.listener === undefined) return;
+    if (isBinary) this.listener.onBinary();
+    // toString copies: uWS reuses the ArrayBuffer after this callback.
+    else this.listener.onText(Buffer.from(message).toString('utf8'));
+  }
+
+  onDrain(): void {
+    // uWS reports every partial drain; the hub wants to hear when the queue is empty.
+    if (this.waitingDrain && this.ws.getBufferedAmount() === 0) {
+      this.waitingDrain = false;
+      this.listener?.onDrain();
+    }
+  }
+
+  onClosed(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.transport.forget(this);
+    const ended = this.ending ?? this.explain(code, reason);
+    // uWS calls this synchronously inside end()/close(). Deferring keeps onClose out of the caller's
+    // stack (as with ws) and lets it reach a listener that onOpen had not returned yet.
+    queueMicrotask(() => this.listener?.onClose(ended.code, ended.reason));
+  }
+
+  /** Turns a close uWS made on its own (1006, no close frame) into the code the hub expects. */
+  private explain(code: number, reason: string): { code: number; reason: string } {
+    const { options } = this.transport;
+    if (reason === UWS_TIMEOUT) return { code: options.noPongCode, reason: 'no pong' };
+    if (reason === UWS_TOO_BIG) return { code: 1009, reason: 'message too big' };
+    if (code === 1006 && reason === '' && (this.dropped || this.estimate() > this.transport.hardLimit)) {
+      // uWS's hard backpressure stop looks exactly like the peer vanishing. If the bytes queued for
+      // this socket since the last sweep could have crossed the hard limit, it was the stop.
+      return { code: options.slowConsumerCode, reason: 'slow consumer' };
+    }
+    return { code, reason };
+  }
+
+  /** Upper bound on this socket's buffered bytes: last sample plus everything sent or published since. */
+  private estimate(): number {
+    let bytes = this.lastBuffered + this.sentSinceSample;
+    for (const topic of this.topics) bytes += this.transport.topicBytes.get(topic) ?? 0;
+    return bytes;
+  }
+}
+
+/**
+ * uWS closes a socket idle for idleTimeout seconds, pinging it (sendPingsAutomatically) a few
+ * seconds before. Twice our ping interval matches "silent for two intervals"; uWS aborts the process
+ * on values outside 8..960, and its timers tick every 4 s.
+ */
+export function idleTimeoutSeconds(pingIntervalMs: number): number {
+  return Math.min(960, Math.max(8, Math.ceil((2 * pingIntervalMs) / 1000)));
+}
+
+function copyHeaders(req: uws.HttpRequest): Record<string, string> {
+  const headers: Record<string, string> = {};
+  req.forEach((name, value) => {
+    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+  });
+  return headers;
+}
+
+function fullUrl(req: uws.HttpRequest): string {
+  // getQuery() returns undefined (not '') when there is no query string.
+  const query = req.getQuery() as string | undefined;
+  return query ? `${req.getUrl()}?${query}` : req.getUrl();
+}
+
+function statusLine(status: number): string {
+  return `${status} ${STATUS_CODES[status] ?? ''}`;
+}
+
+/** A close reason must fit the 123 bytes a close frame allows. */
+function truncateReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  return Buffer.from(reason).subarray(0, 123).toString('utf8').replace(/\uFFFD+$/, '');
+}
+
+/** Synchronous answer from inside a uWS handler (already corked there); closes the connection. */
+function refuse(res: uws.HttpResponse, status: number, message: string): void {
+  res
+    .writeStatus(statusLine(status))
+    .writeHeader('content-type', 'text/plain; charset=utf-8')
+    .end(message, true);
+}
+
+/** Asynchronous answer: outside the handler uWS needs the writes corked, and never after an abort. */
+function reply(
+  res: uws.HttpResponse,
+  aborted: () => boolean,
+  status: number,
+  headers: Record<string, string>,
+  body: string | Buffer,
+): void {
+  if (aborted()) return;
+  res.cork(() => {
+    res.writeStatus(statusLine(status));
+    for (const [name, value] of Object.entries(headers)) {
+      // uWS writes these itself; a second copy would corrupt the response.
+      const lower = name.toLowerCase();
+      if (lower !== 'content-length' && lower !== 'transfer-encoding') res.writeHeader(name, value);
+    }
+    res.end(body);
+  });
+}
