@@ -2,6 +2,7 @@
 // presence, leaderboards, limits, slow consumers and bad input.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import type { ConfigInput } from '../../src/config/index.js';
 import { expectCode, type Frame, HubTestClient } from '../helpers/hub-client.js';
 import { startTestHub, type TestHub, type TransportName } from '../helpers/hub-server.js';
@@ -291,7 +292,53 @@ describe.each(transports)('hub over %s', (transport) => {
   });
 });
 
+/** The HTTP status a refused upgrade gets, or 101 when it is accepted. */
+async function upgradeStatus(url: string): Promise<{ status: number; ws: WebSocket }> {
+  const ws = new WebSocket(url);
+  const status = await new Promise<number>((resolve, reject) => {
+    ws.once('open', () => resolve(101));
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('error', reject);
+  });
+  return { status, ws };
+}
+
 describe.each(transports)('connection limits over %s', (transport) => {
+  it('refuses connections beyond the per-address and total limits at the upgrade', async () => {
+    const perIp = await startTestHub(transport, { server: { maxConnectionsPerIp: 2 } });
+    const total = await startTestHub(transport, { server: { maxConnections: 1 } });
+    const open: WebSocket[] = [];
+    try {
+      for (const expected of [101, 101, 429]) {
+        const { status, ws } = await upgradeStatus(perIp.url);
+        open.push(ws);
+        expect(status).toBe(expected);
+      }
+      for (const expected of [101, 503]) {
+        const { status, ws } = await upgradeStatus(total.url);
+        open.push(ws);
+        expect(status).toBe(expected);
+      }
+    } finally {
+      for (const ws of open) ws.terminate();
+      await perIp.close();
+      await total.close();
+    }
+  });
+
+  it('answers unavailable, a temporary error, when the engine cannot serve, and keeps the connection', async () => {
+    const hub = await startTestHub(transport);
+    try {
+      const c = await HubTestClient.open(hub.url);
+      await hub.engine.close();
+      const err = await expectCode(c.call('publish', { channel: 'chat:x', data: 1 }), 'unavailable');
+      expect(err.message).toMatch(/engine is closed/);
+      expect(await c.call('ping')).toEqual({});
+    } finally {
+      await hub.close();
+    }
+  });
+
   it('refuses rate-limited commands with retryAfterMs, then closes on sustained abuse', async () => {
     const hub = await startTestHub(transport, {
       limits: { commands: { rate: 1, periodMs: 60_000, burst: 3 }, rejectionsBeforeClose: 3 },
