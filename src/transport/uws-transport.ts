@@ -4,6 +4,7 @@
 
 import { STATUS_CODES } from 'node:http';
 import type * as uws from '@trufflesuite/uws-js-unofficial';
+import { settleSend } from './backpressure.js';
 import type { Logger } from '../observability/logger.js';
 import type { Connection, ConnectionListener, HttpRequest, Transport, TransportOptions, UpgradeRequest } from './types.js';
 
@@ -213,7 +214,7 @@ class UwsConnection implements Connection {
   /** uWS invalidates the socket object at close; any call after that throws. */
   private closed = false;
   private ending: { code: number; reason: string } | undefined;
-  private waitingDrain = false;
+  waitingDrain = false;
   /** uWS dropped a frame over its hard limit: the close it is about to make is a slow consumer. */
   private dropped = false;
   private lastBuffered = 0;
@@ -233,14 +234,7 @@ class UwsConnection implements Connection {
     if (this.closed) return false;
     if (this.ws.send(frame, false) === SEND_DROPPED) this.dropped = true;
     this.sentSinceSample += (typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length) + FRAME_HEADER_MAX;
-    const buffered = this.ws.getBufferedAmount();
-    if (buffered === 0) return true;
-    if (buffered > this.transport.options.maxBackpressureBytes) {
-      this.close(this.transport.options.slowConsumerCode, 'slow consumer');
-    } else {
-      this.waitingDrain = true;
-    }
-    return false;
+    return settleSend(this, this.ws.getBufferedAmount(), this.transport.options);
   }
 
   bufferedAmount(): number {

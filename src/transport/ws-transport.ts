@@ -3,6 +3,7 @@
 // half-open sockets; slow consumers are closed before their queues can grow without bound.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import { settleSend } from './backpressure.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
@@ -259,14 +260,7 @@ class WsConnection implements Connection {
   send(frame: string | Buffer): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(frame, TEXT, this.afterWrite);
-    const buffered = this.ws.bufferedAmount;
-    if (buffered === 0) return true;
-    if (buffered > this.transport.options.maxBackpressureBytes) {
-      this.close(this.transport.options.slowConsumerCode, 'slow consumer');
-    } else {
-      this.waitingDrain = true;
-    }
-    return false;
+    return settleSend(this, this.ws.bufferedAmount, this.transport.options);
   }
 
   bufferedAmount(): number {

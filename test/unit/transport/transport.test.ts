@@ -150,19 +150,7 @@ async function start(kind: 'ws' | 'uws', overrides: Partial<TransportOptions> = 
   const harness = new Harness();
   const transport = createTransport(
     kind,
-    {
-      host: '127.0.0.1',
-      port: 0,
-      path: '/ws',
-      maxPayloadBytes: 1024,
-      maxHttpBodyBytes: 1024,
-      maxBackpressureBytes: 64 * 1024,
-      slowConsumerCode: SLOW,
-      pingIntervalMs: 30_000,
-      noPongCode: NO_PONG,
-      hooks: harness.hooks,
-      ...overrides,
-    },
+    { ...baseOptions(), hooks: harness.hooks, ...overrides },
     silent,
   );
   const port = await transport.listen();
