@@ -65,8 +65,10 @@ export class WsTransport implements Transport {
   publish(topic: string, frame: string | Buffer): void {
     const subscribers = this.topics.get(topic);
     if (subscribers === undefined) return;
-    // Encode once; every subscriber's send shares these bytes (ws does not copy or mask them).
-    const bytes = typeof frame === 'string' ? Buffer.from(frame) : frame;
+    // Frame once: every subscriber gets the same header + payload buffer in one socket write, as
+    // engine.io does with pre-encoded frames (ws.send would build a header per subscriber).
+    const payload = typeof frame === 'string' ? Buffer.from(frame) : frame;
+    const framed = textFrame(payload);
     const limit = this.options.maxBackpressureBytes;
     for (const conn of subscribers) {
       const ws = conn.ws;
@@ -74,11 +76,16 @@ export class WsTransport implements Transport {
       // would mistake a closing socket for a slow consumer.
       if (ws.readyState !== WebSocket.OPEN) continue;
       // A connection waiting for drain needs a write callback to learn when its queue empties.
-      if (conn.waitingDrain) ws.send(bytes, TEXT, conn.afterWrite);
-      else ws.send(bytes, TEXT);
+      const socket = idleSocket(ws);
+      if (socket === undefined) {
+        if (conn.waitingDrain) ws.send(payload, TEXT, conn.afterWrite);
+        else ws.send(payload, TEXT);
+      } else if (conn.waitingDrain) socket.write(framed, conn.afterWrite);
+      else socket.write(framed);
       if (ws.bufferedAmount > limit) conn.close(this.options.slowConsumerCode, 'slow consumer');
     }
   }
+
 
   close(code: number, reason: string): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
@@ -374,4 +381,41 @@ function tooLarge(req: IncomingMessage, res: ServerResponse): void {
   // Connection: close makes Node end the socket after the reply instead of reading the rest.
   respond(res, 413, { connection: 'close', 'content-type': 'text/plain; charset=utf-8' }, 'payload too large');
   req.on('error', ignore);
+}
+
+/** An unmasked, final text frame (server to client): header and payload in one buffer. */
+export function textFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(head + n);
+  out[0] = 0x81;
+  if (n < 126) out[1] = n;
+  else if (n < 65536) {
+    out[1] = 126;
+    out.writeUInt16BE(n, 2);
+  } else {
+    out[1] = 127;
+    out.writeUInt32BE(Math.floor(n / 2 ** 32), 2);
+    out.writeUInt32BE(n >>> 0, 6);
+  }
+  payload.copy(out, head);
+  return out;
+}
+
+/** ws internals a pre-framed write relies on (engine.io relies on the same ones). */
+interface WsInternals {
+  _socket?: Socket | null;
+  _sender?: { _state?: unknown; _bufferedBytes?: unknown } | null;
+}
+
+/**
+ * The socket a pre-framed write may go to directly: only while ws's sender is idle (state 0: not
+ * compressing or reading a Blob, so it has queued nothing a direct write could overtake). Any other
+ * shape of ws internals: undefined, and the caller falls back to ws.send.
+ */
+function idleSocket(ws: WebSocket): Socket | undefined {
+  const internals = ws as unknown as WsInternals;
+  const sender = internals._sender;
+  if (sender?._state !== 0 || sender._bufferedBytes !== 0) return undefined;
+  return internals._socket ?? undefined;
 }

@@ -261,6 +261,34 @@ describe.each(['ws', 'uws'] as const)('%s transport', (kind) => {
     expect(a.messages).not.toContain('after');
   });
 
+  it('delivers publications of every frame-length encoding intact (7-bit, 16-bit, 64-bit)', async () => {
+    const { connect, transport } = await start(kind, { maxBackpressureBytes: 16 * 1024 * 1024 });
+    const client = await connect();
+    await client.ask('sub:sizes', 'subscribed:sizes');
+    const sizes = [0, 1, 125, 126, 127, 65_535, 65_536, 200_001];
+    const bodies = sizes.map((n, i) => 'abcdefghij'[i]!.repeat(n));
+    for (const body of bodies) transport.publish('sizes', body);
+    transport.publish('sizes', 'done');
+    await until(() => client.messages.includes('done'));
+    expect(client.messages.slice(1, -1).map((m) => m.length)).toEqual(sizes);
+    expect(client.messages.slice(1, -1)).toEqual(bodies);
+  });
+
+  it('does not deliver to a socket what was published before it subscribed, in the same tick', async () => {
+    const { connect, harness, transport } = await start(kind);
+    const early = await connect();
+    await early.ask('sub:t', 'subscribed:t');
+    const late = await connect();
+    await late.ask('hello', 'echo:hello');
+    const lateSide = await harness.side(2);
+    transport.publish('t', 'before');
+    lateSide.conn.subscribe('t');
+    transport.publish('t', 'after');
+    await until(() => early.messages.includes('after') && late.messages.includes('after'));
+    expect(early.messages).toEqual(['subscribed:t', 'before', 'after']);
+    expect(late.messages).toEqual(['echo:hello', 'after']);
+  });
+
   it('reports backpressure from send() and onDrain once the client reads again', async () => {
     const { connect, harness } = await start(kind, { maxBackpressureBytes: 64 * 1024 * 1024 });
     const client = await connect();
