@@ -3,6 +3,7 @@
 // encodes once and publishes to the transport's topic for the channel.
 
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Config, NamespaceConfig } from './config/index.js';
 import type {
   ClientInfo,
@@ -28,6 +29,7 @@ import {
   publicationFrame,
   publicationsJson,
   replyFrame,
+  resubscribeFrame,
 } from './protocol/index.js';
 import { type CommandHandler, type Reply, Session, type Subscription } from './session.js';
 import type { Connection, HttpRequest, HttpResponse, Transport, TransportHooks, UpgradeRequest } from './transport/types.js';
@@ -108,6 +110,16 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     if (req.method === 'GET' && path === '/health') {
       return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' };
     }
+    if (req.method === 'GET' && path === '/hubbub.js') {
+      const bundle = clientBundle();
+      if (bundle !== undefined) {
+        return {
+          status: 200,
+          headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=300' },
+          body: bundle,
+        };
+      }
+    }
     return {
       status: 404,
       headers: { 'content-type': 'application/json' },
@@ -142,6 +154,24 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   onLeave(channel: string, member: ClientInfo): void {
     if (this.channels.has(channel)) this.transport?.publish(joinLeaveTopic(channel), leaveFrame(channel, member));
+  }
+
+  /**
+   * The engine cannot feed this channel in order any more: drop every local subscription and tell
+   * each client to subscribe again with `since`, so each one recovers from its own last offset (or
+   * learns it cannot) instead of living with a silent gap.
+   */
+  onUnrecoverable(channel: string): void {
+    const ch = this.channels.get(channel);
+    if (ch === undefined) return;
+    this.log.warn({ channel, subscribers: ch.members.size }, 'publications lost; subscribers told to resubscribe');
+    const frame = resubscribeFrame(channel, 'publications lost on this node');
+    for (const session of [...ch.members]) {
+      const sub = session.subscriptions.get(channel);
+      if (sub === undefined) continue;
+      this.leave(session, sub);
+      session.send(frame);
+    }
   }
 
   /** Coalesces board changes: at most one push of the top-N per board per interval. */
@@ -430,4 +460,22 @@ function definedOf<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: 
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
   return out as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+let bundleCache: Buffer | undefined;
+/**
+ * The browser SDK's minified IIFE (global `Hubbub`), built by `npm run build` into
+ * dist/client/hubbub.min.js; found from dist/ (the built server) and from src/ (tests, tsx).
+ * Read once found; looked for again on each request until then.
+ */
+function clientBundle(): Buffer | undefined {
+  for (const rel of ['./client/hubbub.min.js', '../dist/client/hubbub.min.js']) {
+    if (bundleCache !== undefined) break;
+    try {
+      bundleCache = readFileSync(new URL(rel, import.meta.url));
+    } catch {
+      // not there: try the next place
+    }
+  }
+  return bundleCache;
 }

@@ -137,6 +137,13 @@ export interface EngineHandler {
   onJoin(channel: string, member: ClientInfo): void;
   onLeave(channel: string, member: ClientInfo): void;
   onLeaderboardUpdate(board: string, update: LeaderboardUpdate): void;
+  /**
+   * The engine lost publications of a channel it cannot replay in order (its link to the other
+   * nodes dropped and the stream no longer holds what was missed, or the stream was reset): every
+   * local subscriber must resubscribe and recover from its own last position. Never called by the
+   * memory engine.
+   */
+  onUnrecoverable(channel: string): void;
 }
 
 export interface Engine {

@@ -39,6 +39,11 @@ export function boardFrame(channel: string, entries: readonly LeaderboardEntry[]
   return `{"push":"board","channel":${str(channel)},"entries":${str(entries)}}`;
 }
 
+/** The server dropped a subscription it can no longer feed in order: subscribe again with `since`. */
+export function resubscribeFrame(channel: string, reason: string): string {
+  return `{"push":"resubscribe","channel":${str(channel)},"reason":${str(reason)}}`;
+}
+
 /** Sent just before the server closes a connection, so the client learns why and what to do. */
 export function disconnectFrame(code: number, reason: string, reconnect: boolean): string {
   return `{"push":"disconnect","code":${code},"reason":${str(reason)},"reconnect":${reconnect}}`;

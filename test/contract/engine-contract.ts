@@ -26,16 +26,18 @@ interface Recorded {
   joins: { channel: string; member: ClientInfo }[];
   leaves: { channel: string; member: ClientInfo }[];
   boards: { board: string; update: LeaderboardUpdate }[];
+  unrecoverable: string[];
 }
 
 function recorder(): EngineHandler & Recorded {
-  const r: Recorded = { publications: [], joins: [], leaves: [], boards: [] };
+  const r: Recorded = { publications: [], joins: [], leaves: [], boards: [], unrecoverable: [] };
   return {
     ...r,
     onPublication: (channel, publication, epoch) => r.publications.push({ channel, publication, epoch }),
     onJoin: (channel, member) => r.joins.push({ channel, member }),
     onLeave: (channel, member) => r.leaves.push({ channel, member }),
     onLeaderboardUpdate: (board, update) => r.boards.push({ board, update }),
+    onUnrecoverable: (channel) => r.unrecoverable.push(channel),
   };
 }
 

@@ -9,6 +9,7 @@ const quiet: EngineHandler = {
   onJoin: () => {},
   onLeave: () => {},
   onLeaderboardUpdate: () => {},
+  onUnrecoverable: () => {},
 };
 
 async function engineWith(options: MemoryEngineOptions = {}) {
