@@ -1,58 +1,67 @@
 #!/usr/bin/env node
-// `hubbub` / `npm start`: reads the configuration (a JSON file from --config, then environment
-// variables on top), validates it, starts a node and stops it cleanly on SIGINT/SIGTERM.
+// `hubbub` / `npm start`: reads the configuration (defaults < JSON file < HUBBUB_* environment <
+// flags), validates it, starts a node, and on SIGINT/SIGTERM shuts it down gracefully: stop
+// accepting, tell every client to reconnect elsewhere (close code 4000), close the engine, exit 0
+// — or exit 1 if that takes longer than server.shutdownTimeoutMs.
 
-import { readFileSync } from 'node:fs';
 import { ConfigError, parseConfig } from './config/index.js';
+import { readConfigSources, usage } from './config/sources.js';
+import { VERSION } from './hub.js';
 import { createLogger } from './observability/index.js';
 import { startHub } from './server.js';
-
-function rawConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const at = argv.indexOf('--config');
-  const file = at >= 0 ? argv[at + 1] : undefined;
-  const raw = (file === undefined ? {} : JSON.parse(readFileSync(file, 'utf8'))) as Record<string, unknown>;
-  const server = { ...((raw.server as Record<string, unknown> | undefined) ?? {}) };
-  if (env.HUBBUB_PORT !== undefined) server.port = Number(env.HUBBUB_PORT);
-  if (env.HUBBUB_HOST !== undefined) server.host = env.HUBBUB_HOST;
-  if (env.HUBBUB_TRANSPORT !== undefined) server.transport = env.HUBBUB_TRANSPORT;
-  return {
-    ...raw,
-    server,
-    ...(env.HUBBUB_LOG_LEVEL === undefined ? {} : { logLevel: env.HUBBUB_LOG_LEVEL }),
-  };
-}
 
 async function main(): Promise<number> {
   let config: ReturnType<typeof parseConfig>;
   try {
-    config = parseConfig(rawConfig(process.argv, process.env));
+    const request = readConfigSources(process.argv.slice(2), process.env);
+    if (request.kind === 'help') {
+      process.stdout.write(usage);
+      return 0;
+    }
+    if (request.kind === 'version') {
+      process.stdout.write(`hubbub ${VERSION}\n`);
+      return 0;
+    }
+    config = parseConfig(request.raw);
   } catch (err) {
     if (err instanceof ConfigError) {
-      createLogger('error').fatal({ code: err.code, issues: err.issues }, err.message);
+      // Plain text on stderr: this is read by a person fixing a file, before any log exists.
+      process.stderr.write(`hubbub: ${err.message}\n\n${usage}`);
       return 2;
     }
     throw err;
   }
   const log = createLogger(config.logLevel);
-  const running = await startHub(config, log);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  const running = await startHub(config, log, { processMetrics: true });
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  await running.close();
+  log.info({ signal, timeoutMs: config.server.shutdownTimeoutMs }, 'shutting down');
+  const timedOut = Symbol('timeout');
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    running.close(),
+    new Promise<typeof timedOut>((resolve) => {
+      timer = setTimeout(() => resolve(timedOut), config.server.shutdownTimeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (outcome === timedOut) {
+    log.error({ timeoutMs: config.server.shutdownTimeoutMs }, 'shutdown timed out; exiting anyway');
+    return 1;
+  }
+  log.info('stopped');
   return 0;
 }
 
 main().then(
   (code) => {
-    process.exitCode = code;
+    // Exit explicitly: a client socket or a keep-alive HTTP connection must not hold us open.
+    process.exit(code);
   },
   (err: unknown) => {
     createLogger('fatal').fatal({ err }, 'hubbub failed to start');
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

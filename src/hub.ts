@@ -4,23 +4,27 @@
 
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Config, NamespaceConfig } from './config/index.js';
+import { Capabilities, TokenVerifier } from './auth/index.js';
+import type { Capability, Config, NamespaceConfig } from './config/index.js';
 import type {
   ClientInfo,
   Engine,
   EngineHandler,
+  JsonValue,
   LeaderboardUpdate,
   Publication,
+  PublishResult,
   StreamOptions,
   StreamPosition,
 } from './engine/types.js';
-import type { Logger } from './observability/index.js';
+import { type Logger, Metrics } from './observability/index.js';
 import {
   boardFrame,
   CloseCodes,
   type Command,
   type CommandOf,
   errorFrame,
+  expiringFrame,
   HubError,
   isHubError,
   joinFrame,
@@ -50,29 +54,143 @@ interface Channel {
   lastBoard: string | undefined;
 }
 
+/**
+ * Hub-to-hub messages (e.g. disconnect a user everywhere) travel as publications on this channel,
+ * so they reach every node through whichever engine runs. Clients cannot name it: a namespace
+ * never starts with `$`.
+ */
+export const CONTROL_CHANNEL = '$hubbub:control';
+
+/** What GET /api/stats reports about this node. */
+export interface HubStats {
+  connections: number;
+  channels: number;
+  subscriptions: number;
+  uptimeMs: number;
+}
+
 /** Join/leave pushes go to a topic of their own, so a subscriber can opt out of them. */
 const joinLeaveTopic = (channel: string) => `#jl:${channel}`;
 const str = JSON.stringify;
 
+export interface HubOptions {
+  clock?: Clock;
+  /** Also export process metrics (CPU, memory, event loop lag): once per process, so the CLI only. */
+  processMetrics?: boolean;
+}
+
+type HttpHandler = (req: HttpRequest) => Promise<HttpResponse | undefined>;
+
 export class Hub implements EngineHandler, CommandHandler, TransportHooks {
+  readonly metrics: Metrics;
   private transport: Transport | undefined;
+  private api: HttpHandler | undefined;
+  private readonly verifier: TokenVerifier | undefined;
+  private readonly anonymousCaps: Capabilities;
+  private readonly origins: RegExp[];
+  private readonly clock: Clock;
   private readonly sessions = new Set<Session>();
   private readonly channels = new Map<string, Channel>();
   private readonly perIp = new Map<string, number>();
   private readonly presenceTimer: NodeJS.Timeout;
+  private readonly startedAt: number;
 
   constructor(
     private readonly config: Config,
     private readonly engine: Engine,
     private readonly log: Logger,
-    private readonly clock: Clock = systemClock,
+    options: HubOptions = {},
   ) {
+    this.clock = options.clock ?? systemClock;
+    const clock = this.clock;
+    this.metrics = new Metrics(this, options.processMetrics ?? false);
+    this.verifier = TokenVerifier.from(config.auth);
+    this.anonymousCaps = new Capabilities(config.auth.anonymous.caps);
+    this.origins = config.server.allowedOrigins.map(originPattern);
+    if (this.verifier === undefined) {
+      log.warn('auth is off (no auth key configured): every connection may do all that namespaces allow clients');
+    }
     this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, config.limits.presenceTtlMs / 3));
     this.presenceTimer.unref();
+    this.startedAt = clock.now();
   }
 
   attach(transport: Transport): void {
     this.transport = transport;
+  }
+
+  /** Routes /api/ requests to the HTTP API. */
+  useApi(handler: HttpHandler): void {
+    this.api = handler;
+  }
+
+  /** Joins the control channel; call after engine.start(). */
+  async start(): Promise<void> {
+    await this.engine.subscribe(CONTROL_CHANNEL);
+  }
+
+  // ---- the server API (backends, over HTTP) ----
+
+  /** The configured namespace of a channel; `invalid_channel` / `unknown_namespace` otherwise. */
+  namespaceOf(channel: string): NamespaceConfig {
+    return this.namespace(channel);
+  }
+
+  /** A backend's publication: no client rules (clientPublish, rate limits) apply. */
+  async serverPublish(channel: string, data: JsonValue, idempotencyKey?: string): Promise<PublishResult> {
+    const ns = this.namespace(channel);
+    const options = { ...streamOptions(ns), ...definedOf({ idempotencyKey }) };
+    return this.engine.publish(channel, str(data), options);
+  }
+
+  /**
+   * Closes every session of `user`: here at once, on other nodes through the control channel.
+   * Resolves with how many sessions this node closed.
+   */
+  async disconnectUser(user: string, reconnect: boolean, reason: string): Promise<number> {
+    const closed = this.closeUser(user, reconnect, reason);
+    await this.engine.publish(CONTROL_CHANNEL, str({ op: 'disconnect', user, reconnect, reason }));
+    return closed;
+  }
+
+  /** This node's channels with their local subscriber counts, by name. */
+  channelList(): { channel: string; subscribers: number }[] {
+    const list = [...this.channels.values()].map((ch) => ({ channel: ch.name, subscribers: ch.members.size }));
+    return list.sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));
+  }
+
+  stats(): HubStats {
+    let subscriptions = 0;
+    for (const ch of this.channels.values()) subscriptions += ch.members.size;
+    return {
+      connections: this.sessions.size,
+      channels: this.channels.size,
+      subscriptions,
+      uptimeMs: this.clock.now() - this.startedAt,
+    };
+  }
+
+  private closeUser(user: string, reconnect: boolean, reason: string): number {
+    let n = 0;
+    for (const session of [...this.sessions]) {
+      if (session.info.user !== user || !session.isOpen) continue;
+      session.close(reconnect ? CloseCodes.disconnected : CloseCodes.kicked, reason);
+      n++;
+    }
+    return n;
+  }
+
+  private onControl(data: string): void {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    const m = msg as { op?: unknown; user?: unknown; reconnect?: unknown; reason?: unknown };
+    if (m.op === 'disconnect' && typeof m.user === 'string') {
+      this.closeUser(m.user, m.reconnect === true, typeof m.reason === 'string' ? m.reason : 'disconnected');
+    }
   }
 
   get connectionCount(): number {
@@ -95,12 +213,18 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     if ((this.perIp.get(req.remoteAddress) ?? 0) >= maxConnectionsPerIp) {
       return { status: 429, message: 'too many connections from this address' };
     }
+    const origin = req.headers.origin;
+    if (origin !== undefined && this.origins.length > 0 && !this.origins.some((o) => o.test(origin))) {
+      return { status: 403, message: 'this origin may not connect' };
+    }
     return undefined;
   }
 
   onOpen(conn: Connection, req: UpgradeRequest): Session {
     const session = new Session(conn, randomUUID(), this, this.config.limits, this.clock);
     this.sessions.add(session);
+    this.metrics.connectionsOpened.inc();
+    this.log.info({ client: session.info.client, ip: req.remoteAddress }, 'connection open');
     this.perIp.set(req.remoteAddress, (this.perIp.get(req.remoteAddress) ?? 0) + 1);
     return session;
   }
@@ -109,6 +233,14 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const path = req.url.split('?')[0];
     if (req.method === 'GET' && path === '/health') {
       return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' };
+    }
+    if (req.method === 'GET' && path === '/ready') return this.ready();
+    if (req.method === 'GET' && path === '/metrics' && this.config.metrics.enabled) {
+      return { status: 200, headers: { 'content-type': this.metrics.contentType }, body: await this.metrics.text() };
+    }
+    if (path?.startsWith('/api/') === true && this.api !== undefined) {
+      const out = await this.api(req);
+      if (out !== undefined) return out;
     }
     if (req.method === 'GET' && path === '/hubbub.js') {
       const bundle = clientBundle();
@@ -127,8 +259,13 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     };
   }
 
-  closed(session: Session): void {
+  closed(session: Session, code: number, reason: string): void {
     this.sessions.delete(session);
+    this.metrics.disconnects.inc({ code: String(code) });
+    this.log.info(
+      { client: session.info.client, user: session.info.user, code, reason, ms: this.clock.now() - session.openedAt },
+      'connection closed',
+    );
     const ip = session.conn.remoteAddress;
     const n = (this.perIp.get(ip) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(ip);
@@ -139,21 +276,32 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   // ---- engine events ----
 
   onPublication(channel: string, publication: Publication, epoch: string): void {
+    if (channel === CONTROL_CHANNEL) return this.onControl(publication.data);
     const ch = this.channels.get(channel);
     if (ch === undefined) return;
     const frame = publicationFrame(channel, publication, epoch);
     for (const session of ch.pending) {
       session.subscriptions.get(channel)?.pending?.push({ offset: publication.offset, epoch, frame });
     }
-    this.transport?.publish(channel, frame);
+    this.fanOut(ch, channel, frame);
   }
 
   onJoin(channel: string, member: ClientInfo): void {
-    if (this.channels.has(channel)) this.transport?.publish(joinLeaveTopic(channel), joinFrame(channel, member));
+    const ch = this.channels.get(channel);
+    if (ch !== undefined) this.fanOut(ch, joinLeaveTopic(channel), joinFrame(channel, member));
   }
 
   onLeave(channel: string, member: ClientInfo): void {
-    if (this.channels.has(channel)) this.transport?.publish(joinLeaveTopic(channel), leaveFrame(channel, member));
+    const ch = this.channels.get(channel);
+    if (ch !== undefined) this.fanOut(ch, joinLeaveTopic(channel), leaveFrame(channel, member));
+  }
+
+  /** One publish to the transport topic; counted as one frame per local subscriber. */
+  private fanOut(ch: Channel, topic: string, frame: string): void {
+    this.transport?.publish(topic, frame);
+    const n = ch.members.size;
+    this.metrics.messagesOut.inc(n);
+    this.metrics.bytesOut.inc(n * frame.length);
   }
 
   /**
@@ -186,7 +334,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
           const json = str(entries);
           if (json === ch.lastBoard || this.channels.get(board) !== ch) return;
           ch.lastBoard = json;
-          this.transport?.publish(board, boardFrame(board, entries));
+          this.fanOut(ch, board, boardFrame(board, entries));
         },
         (err: unknown) => this.log.error({ err, board }, 'leaderboard update failed'),
       );
@@ -195,19 +343,39 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   // ---- commands ----
 
+  received(bytes: number, commands: number): void {
+    this.metrics.bytesIn.inc(bytes);
+    this.metrics.messagesIn.inc(commands);
+  }
+
   async handle(session: Session, command: Command): Promise<Reply> {
     try {
       return await this.run(session, command);
     } catch (err) {
-      return { frame: errorFrame(command.id, this.toHubError(err, command)) };
+      const error = this.toHubError(err, command);
+      this.metrics.errors.inc({ code: error.code });
+      const frame = errorFrame(command.id, error);
+      // A connect refused for its token ends the connection, after the client has read why.
+      if (command.method === 'connect' && (error.code === 'unauthorized' || error.code === 'token_expired')) {
+        const code = error.code === 'unauthorized' ? CloseCodes.unauthorized : CloseCodes.token_expired;
+        return { frame, after: () => session.close(code, error.message) };
+      }
+      return { frame };
     }
   }
 
   private async run(session: Session, cmd: Command): Promise<Reply> {
     if (cmd.method === 'connect') {
       if (session.connected) throw new HubError('already_connected', 'this connection is already connected');
+      await this.authenticate(session, cmd.token);
       session.connected = true;
-      const result = { client: session.info.client, version: VERSION, pingIntervalMs: this.config.server.pingIntervalMs };
+      const result = {
+        client: session.info.client,
+        user: session.info.user,
+        version: VERSION,
+        pingIntervalMs: this.config.server.pingIntervalMs,
+        ...(session.expiresAt === undefined ? {} : { expiresAt: session.expiresAt }),
+      };
       return { frame: replyFrame(cmd.id, str(result)) };
     }
     if (!session.connected) {
@@ -216,6 +384,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     switch (cmd.method) {
       case 'ping':
         return { frame: replyFrame(cmd.id, '{}') };
+      case 'refresh':
+        return { frame: replyFrame(cmd.id, await this.refresh(session, cmd.token)) };
       case 'subscribe':
         return this.subscribe(session, cmd);
       case 'unsubscribe': {
@@ -229,18 +399,23 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       case 'history': {
         const ns = this.namespace(cmd.channel);
         if (ns.history.size === 0) throw notAvailable('history', cmd.channel);
+        this.authorize(session, cmd.channel, ns, 'history');
         const options = { ...streamOptions(ns), ...definedOf({ since: cmd.since, limit: cmd.limit, reverse: cmd.reverse }) };
         const { publications, top } = await this.engine.history(cmd.channel, options);
         const json = `{"publications":${publicationsJson(publications)},"offset":${top.offset},"epoch":${str(top.epoch)}}`;
         return { frame: replyFrame(cmd.id, json) };
       }
       case 'presence': {
-        if (!this.namespace(cmd.channel).presence) throw notAvailable('presence', cmd.channel);
+        const ns = this.namespace(cmd.channel);
+        if (!ns.presence) throw notAvailable('presence', cmd.channel);
+        this.authorize(session, cmd.channel, ns, 'presence');
         const members = await this.engine.presence(cmd.channel);
         return { frame: replyFrame(cmd.id, str({ members })) };
       }
       case 'presence_stats': {
-        if (!this.namespace(cmd.channel).presence) throw notAvailable('presence', cmd.channel);
+        const ns = this.namespace(cmd.channel);
+        if (!ns.presence) throw notAvailable('presence', cmd.channel);
+        this.authorize(session, cmd.channel, ns, 'presence');
         return { frame: replyFrame(cmd.id, str(await this.engine.presenceStats(cmd.channel))) };
       }
       case 'top':
@@ -254,6 +429,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private async subscribe(session: Session, cmd: CommandOf<'subscribe'>): Promise<Reply> {
     const channelName = cmd.channel;
     const ns = this.namespace(channelName);
+    this.authorize(session, channelName, ns, 'subscribe');
     if (session.subscriptions.has(channelName)) {
       throw new HubError('already_subscribed', `already subscribed to ${channelName}`);
     }
@@ -375,14 +551,18 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     if (!ns.clientPublish) {
       throw new HubError('forbidden', `clients may not publish to ${cmd.channel}; publish through the server API`);
     }
+    this.authorize(session, cmd.channel, ns, 'publish');
     const { namespace } = parseChannel(cmd.channel);
     if (!session.publishAllowed(namespace, ns.publishRate)) {
+      this.metrics.rateLimited.inc({ scope: 'publish' });
       throw new HubError('rate_limited', `publish limit reached in ${namespace}`, {
         retryAfterMs: session.publishRetryAfterMs(namespace),
       });
     }
     const options = { ...streamOptions(ns), from: session.info, ...definedOf({ idempotencyKey: cmd.idempotencyKey }) };
+    const end = this.metrics.publishLatency.startTimer({ source: 'client' });
     const r = await this.engine.publish(cmd.channel, str(cmd.data), options);
+    end();
     return `{"offset":${r.offset},"epoch":${str(r.epoch)}}`;
   }
 
@@ -393,6 +573,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       if (!board.clientIncr) {
         throw new HubError('forbidden', `clients may not change ${cmd.channel}; use the server API`);
       }
+      this.authorize(session, cmd.channel, this.namespace(cmd.channel), 'incr');
       const options = board.maxMembers === undefined ? {} : { maxMembers: board.maxMembers };
       return str({ score: await this.engine.leaderboardIncr(cmd.channel, cmd.member, cmd.by, options) });
     }
@@ -429,6 +610,69 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     }
   }
 
+  // ---- auth ----
+
+  /** Who the connection is: from its token, or anonymous where allowed; everyone when auth is off. */
+  private async authenticate(session: Session, token: string | undefined): Promise<void> {
+    if (this.verifier === undefined) return;
+    if (token === undefined) {
+      if (!this.config.auth.anonymous.allowed) {
+        throw new HubError('unauthorized', 'a token is required to connect (connect {token})');
+      }
+      session.caps = this.anonymousCaps;
+      return;
+    }
+    const id = await this.verifier.verify(token);
+    session.info = { client: session.info.client, user: id.user, ...(id.info === undefined ? {} : { info: id.info }) };
+    session.caps = id.caps;
+    this.scheduleExpiry(session, id.expiresAt);
+  }
+
+  /** A new token on a live connection: same user, new capabilities and expiry. */
+  private async refresh(session: Session, token: string): Promise<string> {
+    if (this.verifier === undefined) throw new HubError('bad_request', 'auth is off on this hub; there is nothing to refresh');
+    const id = await this.verifier.verify(token);
+    if (id.user !== session.info.user) {
+      throw new HubError('unauthorized', 'a refreshed token must be for the same user as the connection');
+    }
+    session.caps = id.caps;
+    this.scheduleExpiry(session, id.expiresAt);
+    return str(id.expiresAt === undefined ? {} : { expiresAt: id.expiresAt });
+  }
+
+  /** Warns `refreshBeforeMs` ahead of expiry (the `expiring` push), then closes with 4005 at expiry. */
+  private scheduleExpiry(session: Session, expiresAt: number | undefined): void {
+    session.clearAuthTimers();
+    session.expiresAt = expiresAt;
+    if (expiresAt === undefined) return;
+    const endsAt = expiresAt + this.config.auth.clockToleranceSec * 1000;
+    const warnAt = expiresAt - this.config.auth.refreshBeforeMs;
+    later(session.authTimers, warnAt - this.clock.now(), () => session.send(expiringFrame(expiresAt - this.clock.now())));
+    later(session.authTimers, endsAt - this.clock.now(), () =>
+      session.close(CloseCodes.token_expired, 'token expired; reconnect with a new token'),
+    );
+  }
+
+  /** Capability from the token, or a public namespace's open reads; `forbidden` otherwise. */
+  private authorize(session: Session, channel: string, ns: NamespaceConfig, cap: Capability): void {
+    if (session.caps.allows(channel, cap)) return;
+    if (ns.public && (cap === 'subscribe' || cap === 'history' || cap === 'presence')) return;
+    this.metrics.forbidden.inc({ action: cap });
+    throw new HubError('forbidden', `this connection may not ${cap} on ${channel}`);
+  }
+
+  private async ready(): Promise<HttpResponse> {
+    const json = { 'content-type': 'application/json' };
+    try {
+      await withTimeout(this.engine.ping(), 2000);
+      return { status: 200, headers: json, body: str({ status: 'ready', engine: this.engine.kind }) };
+    } catch (err) {
+      this.metrics.engineErrors.inc({ op: 'ping' });
+      const message = err instanceof Error ? err.message : String(err);
+      return { status: 503, headers: json, body: str({ status: 'not ready', engine: this.engine.kind, error: message }) };
+    }
+  }
+
   private namespace(channel: string): NamespaceConfig {
     const { namespace } = parseChannel(channel);
     const ns = this.config.namespaces[namespace];
@@ -445,6 +689,44 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     this.log.error({ err, method: cmd.method }, 'command failed');
     return new HubError('internal', 'the hub failed to run this command; retry later');
   }
+}
+
+/** `https://*.example.com` style origin patterns; `*` matches any run of characters. */
+function originPattern(pattern: string): RegExp {
+  const body = pattern
+    .split('*')
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
+    .join('[^/]*');
+  return new RegExp(`^${body}$`, 'i');
+}
+
+/** setTimeout for any delay (Node caps one timer at about 24.8 days); past delays run at once. */
+function later(timers: NodeJS.Timeout[], ms: number, fn: () => void): void {
+  const MAX = 2 ** 31 - 1;
+  const step = Math.max(0, Math.min(ms, MAX));
+  const t = setTimeout(() => {
+    timers.splice(timers.indexOf(t), 1);
+    if (ms > MAX) later(timers, ms - MAX, fn);
+    else fn();
+  }, step);
+  t.unref();
+  timers.push(t);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(t);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
 }
 
 function notAvailable(what: string, channel: string): HubError {

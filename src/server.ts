@@ -18,10 +18,16 @@ export interface RunningHub {
   close(): Promise<void>;
 }
 
-export async function startHub(config: Config, log: Logger): Promise<RunningHub> {
+export interface StartOptions {
+  /** Export process metrics too (once per process: the CLI). */
+  processMetrics?: boolean;
+}
+
+export async function startHub(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningHub> {
   const engine = createEngine(config.engine);
-  const hub = new Hub(config, engine, log);
+  const hub = new Hub(config, engine, log, { processMetrics: options.processMetrics ?? false });
   await engine.start(hub);
+  await hub.start();
   const { server } = config;
   const transport = createTransport(
     server.transport,

@@ -13,6 +13,7 @@ import {
   parseFrame,
   shouldReconnect,
 } from './protocol/index.js';
+import { Capabilities } from './auth/index.js';
 import { TokenBucket } from './ratelimit/index.js';
 import type { Connection, ConnectionListener } from './transport/types.js';
 import type { Clock } from './util/clock.js';
@@ -36,7 +37,9 @@ type Admitted = { command: Command; reply?: undefined } | { reply: Reply; comman
 export interface CommandHandler {
   /** Handles one admitted command; never rejects. */
   handle(session: Session, command: Command): Promise<Reply>;
-  closed(session: Session): void;
+  closed(session: Session, code: number, reason: string): void;
+  /** A text frame came in (for metrics). */
+  received?(bytes: number, commands: number): void;
 }
 
 export interface Subscription {
@@ -48,8 +51,14 @@ export interface Subscription {
 }
 
 export class Session implements ConnectionListener {
-  readonly info: ClientInfo;
+  info: ClientInfo;
   connected = false;
+  /** What this connection may do, by channel; everything until auth says otherwise. */
+  caps: Capabilities = Capabilities.all;
+  /** When its token expires (ms since the epoch), and the timers that warn and then close. */
+  expiresAt: number | undefined;
+  readonly authTimers: NodeJS.Timeout[] = [];
+  readonly openedAt: number;
   readonly subscriptions = new Map<string, Subscription>();
   /** Per-namespace publish limiters, made on first use. */
   readonly publishLimits = new Map<string, TokenBucket>();
@@ -66,6 +75,7 @@ export class Session implements ConnectionListener {
     readonly clock: Clock,
   ) {
     this.info = { client: clientId, user: '' };
+    this.openedAt = clock.now();
     this.commandBucket = new TokenBucket(limits.commands, clock);
     this.byteBucket = new TokenBucket(limits.bytes, clock);
   }
@@ -77,6 +87,7 @@ export class Session implements ConnectionListener {
   onText(frame: string): void {
     if (this.ended) return;
     const parsed = parseFrame(frame);
+    this.handler.received?.(frame.length, parsed.kind === 'close' ? 0 : parsed.items.length);
     if (parsed.kind === 'close') {
       this.close(parsed.code, parsed.reason);
       return;
@@ -127,10 +138,16 @@ export class Session implements ConnectionListener {
 
   onDrain(): void {}
 
-  onClose(): void {
+  onClose(code: number, reason: string): void {
     if (this.ended) return;
     this.ended = true;
-    this.handler.closed(this);
+    this.clearAuthTimers();
+    this.handler.closed(this, code, reason);
+  }
+
+  clearAuthTimers(): void {
+    for (const t of this.authTimers) clearTimeout(t);
+    this.authTimers.length = 0;
   }
 
   send(frame: string): void {

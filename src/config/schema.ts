@@ -52,7 +52,17 @@ const rateSchema = z.strictObject({
   burst: z.number().positive().describe('Most tokens held at once: the largest burst allowed.'),
 });
 
+/** Capabilities a token (or anonymity) grants, by channel pattern (`*` matches any run of characters). */
+export const capabilityNames = ['subscribe', 'publish', 'presence', 'history', 'incr'] as const;
+export const capsSchema = z.record(z.string().min(1).max(256), z.array(z.enum(capabilityNames)));
+
 export const namespaceSchema = z.strictObject({
+  public: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Anyone connected may subscribe and read history, presence and boards here without a capability (publish and incr still need one). Only matters when auth is on.',
+    ),
   history: z
     .strictObject({
       size: z.number().int().min(0).default(0).describe('Publications kept per channel for recovery; 0 keeps none.'),
@@ -77,8 +87,14 @@ export const namespaceSchema = z.strictObject({
 });
 
 const defaultNamespaces = {
-  chat: { history: { size: 100, ttlMs: 10 * 60 * 1000 }, presence: true, joinLeave: true, clientPublish: true },
-  scores: { leaderboard: {} },
+  chat: {
+    public: true,
+    history: { size: 100, ttlMs: 10 * 60 * 1000 },
+    presence: true,
+    joinLeave: true,
+    clientPublish: true,
+  },
+  scores: { public: true, leaderboard: {} },
 };
 
 export const serverSchema = z.strictObject({
@@ -97,6 +113,57 @@ export const serverSchema = z.strictObject({
   pingIntervalMs: positiveInt().default(25_000).describe('Server ping interval; silent for two intervals closes.'),
   maxConnections: positiveInt().default(100_000).describe('Connections on this node.'),
   maxConnectionsPerIp: positiveInt().default(1000).describe('Connections from one address.'),
+  allowedOrigins: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      'Origins browsers may connect from (`https://app.example.com`, `https://*.example.com`); others get 403 at the upgrade. Empty: any. Requests without an Origin header (servers, apps) are always let in.',
+    ),
+  shutdownTimeoutMs: positiveInt()
+    .default(10_000)
+    .describe('On SIGTERM/SIGINT: how long to wait for in-flight work before exiting anyway.'),
+});
+
+export const authSchema = z.strictObject({
+  hmacSecret: z
+    .string()
+    .min(32, 'use at least 32 characters')
+    .optional()
+    .describe('Secret for HS256/384/512 tokens (env HUBBUB_AUTH_SECRET). Setting any key turns auth on.'),
+  publicKey: z.string().optional().describe('PEM public key (SPKI) for RS/PS/ES/EdDSA tokens.'),
+  jwksFile: z.string().optional().describe('Path of a JWKS JSON file with the verification keys.'),
+  jwksUrl: z.url().optional().describe('URL of a JWKS endpoint (fetched and cached, refreshed on unknown `kid`).'),
+  algorithms: z
+    .array(z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+    .min(1)
+    .optional()
+    .describe('Accepted `alg` values. Default: HS256/384/512 for a secret, the asymmetric ones for keys. `none` never.'),
+  requireExp: z.boolean().default(true).describe('Refuse tokens without `exp`.'),
+  audience: z.string().optional().describe('Required `aud`, when set.'),
+  issuer: z.string().optional().describe('Required `iss`, when set.'),
+  clockToleranceSec: z.number().int().min(0).max(300).default(5).describe('Leeway for `exp` and `nbf`, seconds.'),
+  refreshBeforeMs: positiveInt()
+    .default(30_000)
+    .describe('A connection is told its token is expiring this long before `exp` (the `expiring` push).'),
+  anonymous: z
+    .strictObject({
+      allowed: z.boolean().default(false).describe('Let connections without a token in (auth on).'),
+      caps: capsSchema.default({}).describe('What anonymous connections may do, by channel pattern.'),
+    })
+    .prefault({})
+    .describe('Connections without a token, when auth is on. With auth off, every connection is anonymous and may do all that namespaces allow clients.'),
+});
+
+export const apiSchema = z.strictObject({
+  keys: z
+    .array(z.string().min(16, 'use at least 16 characters'))
+    .default([])
+    .describe(
+      'Bearer keys for the HTTP API (env HUBBUB_API_KEYS, comma-separated). None: a random key is made at start and logged once.',
+    ),
+  insecure: z.boolean().default(false).describe('Serve the HTTP API without any key. Never on a reachable network.'),
+  rateLimit: rateSchema.prefault({ rate: 1000, burst: 2000 }).describe('Requests per API key.'),
+  maxBroadcastChannels: positiveInt().max(10_000).default(1000).describe('Channels one broadcast may name.'),
 });
 
 export const limitsSchema = z.strictObject({
@@ -120,6 +187,12 @@ export const configSchema = z
     engine: engineSchema.prefault({ type: 'memory' }).describe('Where shared state lives.'),
     server: serverSchema.prefault({}).describe('Listening socket and connection limits.'),
     limits: limitsSchema.prefault({}).describe('Per-connection limits.'),
+    auth: authSchema.prefault({}).describe('Who may connect: JWT verification and anonymous access.'),
+    api: apiSchema.prefault({}).describe('The HTTP API for backends.'),
+    metrics: z
+      .strictObject({ enabled: z.boolean().default(true).describe('Serve Prometheus metrics at GET /metrics.') })
+      .prefault({})
+      .describe('Prometheus metrics.'),
     namespaces: z
       .record(z.string().regex(/^[a-z0-9_-]{1,32}$/), namespaceSchema)
       .default(() => ({
@@ -134,3 +207,6 @@ export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type MemoryEngineConfig = z.infer<typeof memoryEngineSchema>;
 export type NamespaceConfig = z.infer<typeof namespaceSchema>;
+export type AuthConfig = z.infer<typeof authSchema>;
+export type Capability = (typeof capabilityNames)[number];
+export type Caps = z.infer<typeof capsSchema>;

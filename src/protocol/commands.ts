@@ -26,7 +26,9 @@ const position = z.strictObject({ offset: z.number().int().min(0), epoch: z.stri
 const jsonData = z.json();
 
 const commandSchemas = {
-  connect: z.strictObject({ name: z.string().max(64).optional() }),
+  connect: z.strictObject({ name: z.string().max(64).optional(), token: z.string().min(1).max(8192).optional() }),
+  /** A fresh token for this connection before the current one expires (after an `expiring` push). */
+  refresh: z.strictObject({ token: z.string().min(1).max(8192) }),
   subscribe: z.strictObject({
     channel,
     /** Resume from here: every publication after it, or `recovered: false`. */

@@ -13,6 +13,10 @@ export const ErrorCodes = {
   already_subscribed: { status: 409, temporary: false },
   not_subscribed: { status: 409, temporary: false },
   forbidden: { status: 403, temporary: false },
+  unauthorized: { status: 401, temporary: false },
+  token_expired: { status: 401, temporary: true },
+  not_found: { status: 404, temporary: false },
+  payload_too_large: { status: 413, temporary: false },
   not_available: { status: 400, temporary: false },
   unrecoverable_position: { status: 409, temporary: false },
   limit_exceeded: { status: 429, temporary: true },
@@ -54,8 +58,12 @@ export const CloseCodes = {
   rate_limited: 4002,
   no_pong: 4003,
   server_error: 4004,
+  token_expired: 4005,
+  disconnected: 4006,
   bad_frame: 4100,
   forbidden: 4101,
+  unauthorized: 4102,
+  kicked: 4103,
   message_too_big: 1009,
 } as const;
 

@@ -39,6 +39,11 @@ export function boardFrame(channel: string, entries: readonly LeaderboardEntry[]
   return `{"push":"board","channel":${str(channel)},"entries":${str(entries)}}`;
 }
 
+/** The connection's token expires in `inMs`: send a `refresh` command with a new one before then. */
+export function expiringFrame(inMs: number): string {
+  return `{"push":"expiring","inMs":${Math.max(0, Math.round(inMs))}}`;
+}
+
 /** The server dropped a subscription it can no longer feed in order: subscribe again with `since`. */
 export function resubscribeFrame(channel: string, reason: string): string {
   return `{"push":"resubscribe","channel":${str(channel)},"reason":${str(reason)}}`;

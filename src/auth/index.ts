@@ -1,0 +1,2 @@
+export { Capabilities } from './capabilities.js';
+export { type Identity, TokenVerifier } from './tokens.js';
