@@ -40,8 +40,8 @@ export class HubTestClient {
     });
   }
 
-  static async open(url: string, options: { connect?: boolean } = {}): Promise<HubTestClient> {
-    const ws = new WebSocket(url);
+  static async open(url: string, options: { connect?: boolean; headers?: Record<string, string> } = {}): Promise<HubTestClient> {
+    const ws = new WebSocket(url, { headers: options.headers ?? {} });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
