@@ -94,6 +94,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private readonly perIp = new Map<string, number>();
   private readonly presenceTimer: NodeJS.Timeout;
   private readonly startedAt: number;
+  private closing = false;
 
   constructor(
     private readonly config: Config,
@@ -197,15 +198,24 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     return this.sessions.size;
   }
 
+  /**
+   * Shutdown: refuse new connections, tell every client why and to reconnect (possibly to another
+   * node) with the shutdown code, then close the transport. Publications already acknowledged were
+   * handed to the transport before their ack, so they go out ahead of the close frame.
+   */
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.presenceTimer);
     for (const channel of this.channels.values()) clearTimeout(channel.boardTimer);
-    await this.transport?.close(CloseCodes.shutdown, 'server shutting down; reconnect');
+    const reason = 'server shutting down; reconnect';
+    for (const session of [...this.sessions]) session.close(CloseCodes.shutdown, reason);
+    await this.transport?.close(CloseCodes.shutdown, reason);
   }
 
   // ---- transport hooks ----
 
   onUpgrade(req: UpgradeRequest): { status: number; message: string } | undefined {
+    if (this.closing) return { status: 503, message: 'this node is shutting down; connect to another' };
     const { maxConnections, maxConnectionsPerIp } = this.config.server;
     if (this.sessions.size >= maxConnections) {
       return { status: 503, message: 'this node is at its connection limit; try another node or later' };
@@ -349,6 +359,13 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   }
 
   async handle(session: Session, command: Command): Promise<Reply> {
+    const reply = await this.answer(session, command);
+    this.metrics.messagesOut.inc();
+    this.metrics.bytesOut.inc(reply.frame.length);
+    return reply;
+  }
+
+  private async answer(session: Session, command: Command): Promise<Reply> {
     try {
       return await this.run(session, command);
     } catch (err) {
@@ -559,6 +576,16 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         retryAfterMs: session.publishRetryAfterMs(namespace),
       });
     }
+    if (ns.userPublishRate !== undefined) {
+      const who = session.info.user === '' ? `c:${session.info.client}` : `u:${session.info.user}`;
+      const limit = await this.engine.rateLimit(`publish:${namespace}:${who}`, ns.userPublishRate);
+      if (!limit.allowed) {
+        this.metrics.rateLimited.inc({ scope: 'user_publish' });
+        throw new HubError('rate_limited', `publish limit for this user reached in ${namespace}`, {
+          retryAfterMs: limit.retryAfterMs,
+        });
+      }
+    }
     const options = { ...streamOptions(ns), from: session.info, ...definedOf({ idempotencyKey: cmd.idempotencyKey }) };
     const end = this.metrics.publishLatency.startTimer({ source: 'client' });
     const r = await this.engine.publish(cmd.channel, str(cmd.data), options);
@@ -729,11 +756,12 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
-function notAvailable(what: string, channel: string): HubError {
+export function notAvailable(what: string, channel: string): HubError {
   return new HubError('not_available', `${what} is not enabled for the namespace of ${channel}`);
 }
 
-function streamOptions(ns: NamespaceConfig): StreamOptions {
+/** The history policy of a namespace, as every write and read of its streams passes it. */
+export function streamOptions(ns: NamespaceConfig): StreamOptions {
   return ns.history.size > 0 ? { history: { size: ns.history.size, ttlMs: ns.history.ttlMs } } : {};
 }
 

@@ -2,6 +2,7 @@
 // on the configured port. Returns a handle whose close() shuts all of it down in order.
 
 import type { Config } from './config/index.js';
+import { HttpApi } from './api/index.js';
 import { createEngine } from './engine/index.js';
 import type { Engine } from './engine/types.js';
 import { Hub } from './hub.js';
@@ -15,6 +16,7 @@ export interface RunningHub {
   readonly hub: Hub;
   readonly engine: Engine;
   readonly transport: Transport;
+  readonly api: HttpApi;
   close(): Promise<void>;
 }
 
@@ -28,6 +30,8 @@ export async function startHub(config: Config, log: Logger, options: StartOption
   const hub = new Hub(config, engine, log, { processMetrics: options.processMetrics ?? false });
   await engine.start(hub);
   await hub.start();
+  const api = new HttpApi(config, hub, engine, log);
+  hub.useApi((req) => api.handle(req));
   const { server } = config;
   const transport = createTransport(
     server.transport,
@@ -60,6 +64,7 @@ export async function startHub(config: Config, log: Logger, options: StartOption
     hub,
     engine,
     transport,
+    api,
     close() {
       closing ??= (async () => {
         await hub.close();

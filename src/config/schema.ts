@@ -75,6 +75,11 @@ export const namespaceSchema = z.strictObject({
   clientPublish: z.boolean().default(false).describe('Let clients publish (otherwise only the server API can).'),
   maxSubscribers: z.number().int().min(0).default(0).describe('Most subscribers per channel on this node; 0: no limit.'),
   publishRate: rateSchema.optional().describe('Per-connection publish limit in this namespace.'),
+  userPublishRate: rateSchema
+    .optional()
+    .describe(
+      "Per-user publish limit in this namespace, shared by all of a user's connections (across nodes with the Redis engine). Anonymous connections count one by one.",
+    ),
   leaderboard: z
     .strictObject({
       clientIncr: z.boolean().default(false).describe('Let clients increment scores (otherwise only the server API can).'),

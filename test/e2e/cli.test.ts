@@ -1,5 +1,7 @@
 // `npm start` as users run it: a real process on HUBBUB_PORT with the default configuration.
 
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { HubTestClient } from '../helpers/hub-client.js';
 import { spawnHub } from '../helpers/process.js';
@@ -27,5 +29,69 @@ describe.each(['ws', 'uws'])('hubbub process on %s', (transport) => {
 describe('hubbub process configuration', () => {
   it('refuses an invalid configuration with a message naming the field', async () => {
     await expect(spawnHub({ HUBBUB_TRANSPORT: 'carrier-pigeon' })).rejects.toThrow(/server\.transport/);
+  });
+});
+
+describe.each(['ws', 'uws'])('hubbub process operations on %s', (transport) => {
+  it('on SIGTERM delivers every acknowledged publication, closes every client with 4000 and exits 0', async () => {
+    const hub = await spawnHub({ HUBBUB_TRANSPORT: transport, HUBBUB_LOG_LEVEL: 'warn' });
+    try {
+      const url = `ws://127.0.0.1:${hub.port}/ws`;
+      const subscribers = await Promise.all([1, 2, 3].map(() => HubTestClient.open(url)));
+      for (const s of subscribers) await s.call('subscribe', { channel: 'chat:deploy' });
+      const publisher = await HubTestClient.open(url);
+      const acks = await Promise.all(
+        Array.from({ length: 150 }, (_, i) => publisher.call('publish', { channel: 'chat:deploy', data: i })),
+      );
+      expect(acks.map((a) => a.offset)).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
+      hub.child.kill('SIGTERM');
+      for (const c of [...subscribers, publisher]) expect((await c.closed).code).toBe(4000);
+      for (const s of subscribers) {
+        expect(s.pushesOf('pub').map((p) => p.data)).toEqual(Array.from({ length: 150 }, (_, i) => i));
+        expect(s.pushesOf('disconnect')).toEqual([expect.objectContaining({ code: 4000, reconnect: true })]);
+      }
+      expect(await hub.exited).toBe(0);
+    } finally {
+      hub.child.kill('SIGKILL');
+    }
+  });
+
+  it('survives an upgrade request with 2,000 headers and keeps serving', async () => {
+    const hub = await spawnHub({ HUBBUB_TRANSPORT: transport, HUBBUB_LOG_LEVEL: 'warn' });
+    try {
+      const headers = Array.from({ length: 2000 }, (_, i) => `x-h${i}: ${i}`).join('\r\n');
+      const request =
+        `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${headers}\r\n\r\n`;
+      const answer = await new Promise<string>((resolve) => {
+        const socket = connect(hub.port, '127.0.0.1', () => socket.end(request));
+        let text = '';
+        socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        socket.on('error', () => resolve(text));
+        socket.on('close', () => resolve(text));
+      });
+      // Refused (431/400) or cut off, never a crash.
+      expect(answer === '' || /^HTTP\/1\.1 (4\d\d|101)/.test(answer)).toBe(true);
+      expect((await fetch(`http://127.0.0.1:${hub.port}/health`)).status).toBe(200);
+      const client = await HubTestClient.open(`ws://127.0.0.1:${hub.port}/ws`);
+      expect(await client.call('ping')).toEqual({});
+      client.close();
+      expect(hub.child.exitCode).toBeNull();
+    } finally {
+      hub.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('hubbub --help', () => {
+  it('prints the usage with every option and exits 0 without starting', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(0);
+    expect(out).toMatch(/^Usage: hubbub/);
+    expect(out).toContain('--config');
+    expect(out).toContain('HUBBUB_REDIS_URL');
   });
 });

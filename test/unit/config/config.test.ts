@@ -6,8 +6,7 @@ import { ConfigError, defaultConfig, parseConfig } from '../../../src/config/ind
 describe('configuration', () => {
   it('fills every default from an empty input', () => {
     const config = defaultConfig();
-    expect(config.engine.type).toBe('memory');
-    expect(config.engine.sweep.intervalMs).toBe(100);
+    expect(config.engine).toMatchObject({ type: 'memory', sweep: { intervalMs: 100 } });
     expect(config.logLevel).toBe('info');
   });
 

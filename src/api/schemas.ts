@@ -1,0 +1,74 @@
+// The shape of every HTTP API input. Bodies are strict objects (an unknown field is an error,
+// not silently ignored); query parameters arrive as strings and are converted here. Limits match
+// the WebSocket commands' (src/protocol/commands.ts) so both doors accept the same values.
+
+import { z } from 'zod';
+
+/** Checked for format and namespace by the hub (`invalid_channel`, `unknown_namespace`). */
+const channel = z.string().max(240);
+const member = z.string().min(1).max(256);
+const idempotencyKey = z.string().min(1).max(128);
+
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+export const publishBody = z.strictObject({ channel, data: z.json(), idempotencyKey: idempotencyKey.optional() });
+
+export const broadcastBody = (maxChannels: number) =>
+  z.strictObject({
+    channels: z.array(channel).min(1).max(maxChannels),
+    data: z.json(),
+    idempotencyKey: idempotencyKey.optional(),
+  });
+
+export const historyQuery = z.strictObject({
+  channel,
+  since_offset: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
+  since_epoch: z.string().min(1).max(64).optional(),
+  limit: wholeNumber(0, 1000).optional(),
+  reverse: flag.optional(),
+});
+
+export const channelQuery = z.strictObject({ channel });
+
+export const incrBody = z.strictObject({ channel, member, by: z.number() });
+
+export const setBody = z.strictObject({
+  channel,
+  member,
+  score: z.number(),
+  mode: z.enum(['always', 'gt', 'lt', 'nx', 'xx']).optional(),
+});
+
+export const removeBody = z.strictObject({ channel, member });
+
+export const topQuery = z.strictObject({
+  channel,
+  limit: wholeNumber(0, 1000).optional(),
+  offset: wholeNumber(0, 1_000_000_000).optional(),
+});
+
+export const rankQuery = z.strictObject({ channel, member });
+
+export const aroundQuery = z.strictObject({ channel, member, n: wholeNumber(0, 100).optional() });
+
+export const disconnectBody = z.strictObject({
+  /** '' names every anonymous session. */
+  user: z.string().max(256),
+  reconnect: z.boolean().default(false),
+  /** A close reason must fit in 123 bytes. */
+  reason: z.string().max(100).optional(),
+});
+
+export const channelsQuery = z.strictObject({
+  limit: wholeNumber(1, 1000).optional(),
+  cursor: z.string().max(1024).optional(),
+});
+
+export const emptyQuery = z.strictObject({});
