@@ -3,7 +3,7 @@
 // encodes once and publishes to the transport's topic for the channel.
 
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Capabilities, TokenVerifier } from './auth/index.js';
 import type { Capability, Config, NamespaceConfig } from './config/index.js';
 import type {
@@ -141,7 +141,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   async serverPublish(channel: string, data: JsonValue, idempotencyKey?: string): Promise<PublishResult> {
     const ns = this.namespace(channel);
     const options = { ...streamOptions(ns), ...definedOf({ idempotencyKey }) };
-    return this.engine.publish(channel, str(data), options);
+    const end = this.metrics.publishLatency.startTimer({ source: 'api' });
+    const result = await this.engine.publish(channel, str(data), options);
+    end();
+    return result;
   }
 
   /**
@@ -169,6 +172,16 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       subscriptions,
       uptimeMs: this.clock.now() - this.startedAt,
     };
+  }
+
+  /** Closes one connection by its client id (as presence and publications show it); false if not here. */
+  disconnectClient(client: string, code: number, reason: string): boolean {
+    for (const session of this.sessions) {
+      if (session.info.client !== client) continue;
+      session.close(code, reason);
+      return true;
+    }
+    return false;
   }
 
   private closeUser(user: string, reconnect: boolean, reason: string): number {
@@ -672,10 +685,13 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     session.clearAuthTimers();
     session.expiresAt = expiresAt;
     if (expiresAt === undefined) return;
+    const now = this.clock.now();
     const endsAt = expiresAt + this.config.auth.clockToleranceSec * 1000;
-    const warnAt = expiresAt - this.config.auth.refreshBeforeMs;
-    later(session.authTimers, warnAt - this.clock.now(), () => session.send(expiringFrame(expiresAt - this.clock.now())));
-    later(session.authTimers, endsAt - this.clock.now(), () =>
+    // A token that lives less than refreshBeforeMs is warned about halfway through its life, never
+    // at once: a client answering each warning with a refresh must not loop.
+    const warnAt = Math.max(expiresAt - this.config.auth.refreshBeforeMs, now + (expiresAt - now) / 2);
+    later(session.authTimers, warnAt - now, () => session.send(expiringFrame(expiresAt - this.clock.now())));
+    later(session.authTimers, endsAt - now, () =>
       session.close(CloseCodes.token_expired, 'token expired; reconnect with a new token'),
     );
   }
@@ -772,20 +788,22 @@ function definedOf<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: 
   return out as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
-let bundleCache: Buffer | undefined;
+let bundle: { mtimeMs: number; bytes: Buffer } | undefined;
 /**
  * The browser SDK's minified IIFE (global `Hubbub`), built by `npm run build` into
  * dist/client/hubbub.min.js; found from dist/ (the built server) and from src/ (tests, tsx).
- * Read once found; looked for again on each request until then.
+ * Cached, and read again when the file changes (a rebuild is served without a restart).
  */
 function clientBundle(): Buffer | undefined {
   for (const rel of ['./client/hubbub.min.js', '../dist/client/hubbub.min.js']) {
-    if (bundleCache !== undefined) break;
+    const file = new URL(rel, import.meta.url);
     try {
-      bundleCache = readFileSync(new URL(rel, import.meta.url));
+      const { mtimeMs } = statSync(file);
+      if (bundle?.mtimeMs !== mtimeMs) bundle = { mtimeMs, bytes: readFileSync(file) };
+      return bundle.bytes;
     } catch {
       // not there: try the next place
     }
   }
-  return bundleCache;
+  return undefined;
 }

@@ -27,7 +27,7 @@ export class HttpApi {
 
   constructor(
     private readonly config: Config,
-    hub: Hub,
+    private readonly hub: Hub,
     engine: Engine,
     private readonly log: Logger,
     private readonly clock: Clock = systemClock,
@@ -45,8 +45,17 @@ export class HttpApi {
     const q = req.url.indexOf('?');
     const path = q < 0 ? req.url : req.url.slice(0, q);
     if (!path.startsWith(PREFIX)) return undefined;
+    const res = await this.answer(req, path, new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1)));
+    const { metrics } = this.hub;
+    // Unknown paths share one label, so a scanner cannot grow the series without bound.
+    metrics.httpRequests.inc({ route: this.routes.has(path) ? path : 'other', status: String(res.status) });
+    if (res.status === 429) metrics.rateLimited.inc({ scope: 'api' });
+    return res;
+  }
+
+  private async answer(req: HttpRequest, path: string, query: URLSearchParams): Promise<HttpResponse> {
     try {
-      return await this.serve(req, path, new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1)));
+      return await this.serve(req, path, query);
     } catch (err) {
       if (err instanceof HubError) return errorResponse(err);
       // The route only: query strings and bodies may carry what must not be logged.

@@ -1,0 +1,438 @@
+// The connection: one socket at a time, the connect handshake, command ids with timeouts,
+// batching (everything queued in one tick goes out as one frame), pushes routed to
+// subscriptions, and what to do when the socket ends (reconnect with backoff, refresh the
+// token, or stop for good).
+
+import { Emitter } from './emitter.js';
+import { host } from './env.js';
+import { HubError } from './errors.js';
+import { Leaderboard, Subscription } from './subscription.js';
+import type {
+  ClientEvents,
+  ClientState,
+  ConnectInfo,
+  DisconnectInfo,
+  HubClientOptions,
+  LeaderboardOptions,
+  StreamPosition,
+  SubscribeOptions,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.js';
+
+/** @internal Everything the server sends, replies and pushes alike, read loosely. */
+export interface Frame {
+  id?: number;
+  result?: unknown;
+  error?: { code: string; message: string; temporary: boolean; details?: Record<string, unknown> };
+  push?: string;
+  channel?: string;
+  code?: number;
+  reason?: string;
+  reconnect?: boolean;
+}
+
+/** @internal Called exactly once: with the result, or with the error. */
+export type Callback<R = unknown> = (err: HubError | undefined, result: R) => void;
+
+interface Pending {
+  _cmd: { id: number; method: string };
+  _cb: Callback;
+  _timer: unknown;
+  /** Written to a socket: a drop fails it, since it may or may not have run. */
+  _sent?: boolean;
+  /** Belongs to one socket (connect, subscribe, ping): a drop fails it even if unsent. */
+  _own?: boolean | undefined;
+}
+
+/** Close codes whose refusal would be the same next time; named for the error the app sees. */
+const REFUSALS: Record<number, string> = {
+  1008: 'policy_violation',
+  1009: 'message_too_big',
+  4100: 'bad_frame',
+  4101: 'forbidden',
+  4102: 'unauthorized',
+  4103: 'kicked',
+};
+const TOKEN_EXPIRED = 4005;
+
+const closedError = () => new HubError('closed', 'the client was closed');
+
+export class HubClient extends Emitter<ClientEvents> {
+  /** `connecting` -> `connected` -> `disconnected` (a reconnect is scheduled, or `connect()` is awaited) ...; `closed` is final. */
+  state: ClientState = 'disconnected';
+  /** The last connect reply (`expiresAt` follows token refreshes). */
+  info: ConnectInfo | undefined;
+  /** @internal */
+  _subs = new Map<string, Subscription>();
+  /** @internal */
+  _o: HubClientOptions;
+  /** @internal */
+  _url: string;
+  /** @internal */
+  _WS: WebSocketConstructor;
+  /** @internal */
+  _ws: WebSocketLike | undefined;
+  /** @internal */
+  _id = 0;
+  /** @internal */
+  _pending = new Map<number, Pending>();
+  /** @internal Commands waiting for the next flush (or for a connection). */
+  _outbox: Pending[] = [];
+  /** @internal */
+  _flushQueued = false;
+  /** @internal Reconnect attempts since the last successful connect. */
+  _attempt = 0;
+  /** @internal Bumped whenever a connect in progress must be abandoned (close, a newer attempt). */
+  _gen = 0;
+  /** @internal */
+  _timer: unknown;
+  /** @internal Heartbeat timer and whether a frame arrived since it last fired. */
+  _hb: unknown;
+  /** @internal */
+  _rx = false;
+  /** @internal The server's `disconnect` push, read when the socket closes. */
+  _dc: Frame | undefined;
+  /** @internal The token last sent (connect or refresh). */
+  _token: string | undefined;
+  /** @internal A fresh token was already tried at once after an expiry. */
+  _fresh = false;
+  /** @internal */
+  _online = (): void => {
+    if (this._timer !== undefined) this.connect();
+  };
+
+  constructor(url: string, options: HubClientOptions = {}) {
+    super();
+    const WS = options.WebSocket ?? host.WebSocket;
+    if (!WS) throw new TypeError('no WebSocket here: pass options.WebSocket (e.g. the ws package on Node < 22)');
+    this._url = url;
+    this._o = options;
+    this._WS = WS;
+    host.addEventListener?.('online', this._online);
+    this.connect();
+  }
+
+  /** Connects now, if disconnected (after `reconnect: false`, or to skip a backoff delay). */
+  connect(): void {
+    if (this.state === 'disconnected') void this._connect();
+  }
+
+  /** Subscribes to a channel; the subscription lives (and resubscribes) until `unsubscribe()`. */
+  subscribe(channel: string, options: SubscribeOptions = {}): Subscription {
+    return this._add(new Subscription(this, channel, options));
+  }
+
+  /** Subscribes to a leaderboard channel: a live top-N and its read and increment commands. */
+  leaderboard(channel: string, options: LeaderboardOptions = {}): Leaderboard {
+    return this._add(new Leaderboard(this, channel, { ...options, recover: false }));
+  }
+
+  /** Publishes without subscribing; resolves with the publication's position on the server's ack. */
+  publish(channel: string, data: unknown, options: { idempotencyKey?: string } = {}): Promise<StreamPosition> {
+    return this._ask('publish', { channel, data, ...options });
+  }
+
+  /** Closes for good: pending commands fail with `closed`; resolves once the socket is closed. */
+  close(): Promise<void> {
+    const closed = this._drop(1000);
+    this._shutdown(closedError());
+    return closed;
+  }
+
+  // ---- commands ----
+
+  /** @internal Sends one command (batched with the others of this tick) and resolves with its result. */
+  _ask<R>(method: string, params: object): Promise<R> {
+    return new Promise((resolve, reject) => this._call(method, params, (err, result) => (err ? reject(err) : resolve(result as R))));
+  }
+
+  /** @internal The callback runs synchronously with the reply, so pushes behind it see its effects. */
+  _call(method: string, params: object, cb: Callback, own?: boolean, direct?: WebSocketLike): void {
+    if (this.state === 'closed') return cb(closedError(), undefined);
+    const id = ++this._id;
+    const p: Pending = {
+      _cmd: { id, method, ...params },
+      _cb: cb,
+      _own: own,
+      _timer: host.setTimeout(
+        () => this._settle(id, new HubError('timeout', `no reply to ${method} within ${this._timeout()} ms`, true)),
+        this._timeout(),
+      ),
+    };
+    this._pending.set(id, p);
+    if (direct) {
+      p._sent = true;
+      direct.send(JSON.stringify(p._cmd));
+    } else {
+      this._outbox.push(p);
+      if (!this._flushQueued) {
+        this._flushQueued = true;
+        void Promise.resolve().then(() => this._flush());
+      }
+    }
+  }
+
+  /** @internal */
+  _timeout(): number {
+    return this._o.timeoutMs ?? 10_000;
+  }
+
+  /** @internal Writes the outbox: one command as an object, more as arrays of at most 100 (the server's batch limit). */
+  _flush(): void {
+    this._flushQueued = false;
+    const ws = this._ws;
+    if (this.state !== 'connected' || !ws) return;
+    while (this._outbox.length) {
+      const batch = this._outbox.splice(0, 100);
+      for (const p of batch) p._sent = true;
+      ws.send(JSON.stringify(batch.length > 1 ? batch.map((p) => p._cmd) : batch[0]?._cmd));
+    }
+  }
+
+  /** @internal Completes a command once, whichever comes first: its reply, its timeout, a drop or close. */
+  _settle(id: number, err: HubError | undefined, result?: unknown): void {
+    const p = this._pending.get(id);
+    if (!p) return;
+    this._pending.delete(id);
+    host.clearTimeout(p._timer);
+    const i = this._outbox.indexOf(p);
+    if (i >= 0) this._outbox.splice(i, 1);
+    p._cb(err, result);
+  }
+
+  // ---- the socket ----
+
+  /** @internal */
+  async _connect(): Promise<void> {
+    host.clearTimeout(this._timer);
+    this._timer = undefined;
+    const gen = ++this._gen;
+    this._set('connecting');
+    let token = this._o.token;
+    let ws: WebSocketLike;
+    try {
+      if (typeof token === 'function') token = await token();
+      if (gen !== this._gen) return;
+      this._token = token;
+      ws = new this._WS(this._url);
+    } catch (e) {
+      if (gen !== this._gen) return;
+      const err = new HubError('connect_failed', `could not connect: ${String(e)}`, true);
+      this._emit('error', err);
+      return this._retry(0, err.message);
+    }
+    this._ws = ws;
+    ws.onerror = () => {};
+    ws.onopen = () =>
+      this._call('connect', { token, name: this._o.name }, (err, result) => this._connected(err, result as ConnectInfo), true, ws);
+    ws.onmessage = (e) => this._receive(e.data);
+    ws.onclose = (e) => this._lost(e.code, e.reason);
+  }
+
+  /** @internal The connect reply. */
+  _connected(err: HubError | undefined, info: ConnectInfo): void {
+    if (err) {
+      // The socket dropped first: _lost handles it.
+      if (err.code === 'disconnected') return;
+      const code =
+        err.code === 'token_expired'
+          ? TOKEN_EXPIRED
+          : err.code === 'unauthorized'
+            ? 4102
+            : err.temporary
+              ? 4004
+              : 4100;
+      void this._drop(code);
+      if (code === TOKEN_EXPIRED) return this._expired(code, err.message);
+      if (err.temporary) {
+        this._emit('error', err);
+        return this._retry(code, err.message);
+      }
+      return this._stop(err, code, err.message);
+    }
+    this._attempt = 0;
+    this._fresh = false;
+    this.info = info;
+    this._set('connected');
+    this._beat();
+    // Subscriptions first, so commands queued while offline run against live subscriptions.
+    const queued = this._outbox.splice(0);
+    for (const s of this._subs.values()) s._subscribe();
+    this._outbox.push(...queued);
+    this._flush();
+    this._emit('connected', info);
+  }
+
+  /** @internal */
+  _receive(data: unknown): void {
+    this._rx = true;
+    let frames: Frame | Frame[];
+    try {
+      frames = JSON.parse(String(data)) as Frame | Frame[];
+    } catch {
+      return;
+    }
+    for (const f of Array.isArray(frames) ? frames : [frames]) {
+      if (typeof f.id === 'number') {
+        const e = f.error;
+        this._settle(f.id, e && new HubError(e.code, e.message, e.temporary, e.details), f.result);
+      } else if (f.push === 'disconnect') {
+        this._dc = f;
+      } else if (f.push === 'expiring') {
+        void this._refresh();
+      } else {
+        this._subs.get(f.channel ?? '')?._push(f);
+      }
+    }
+  }
+
+  /** @internal The socket ended (or the SDK gave up on it): fail what it carried, then reconnect or stop. */
+  _lost(code: number, reason: string): void {
+    const dc = this._dc;
+    this._dc = undefined;
+    if (dc) {
+      code = dc.code ?? code;
+      reason = dc.reason ?? reason;
+    }
+    this._ws = undefined;
+    host.clearTimeout(this._hb);
+    const dropped = new HubError('disconnected', 'the connection dropped before the reply; the command may or may not have run', true);
+    for (const [id, p] of this._pending) if (p._sent || p._own) this._settle(id, dropped);
+    for (const s of this._subs.values()) s._reset();
+    if (code === TOKEN_EXPIRED) return this._expired(code, reason);
+    const name = REFUSALS[code];
+    if (dc ? !dc.reconnect : name || (code >= 4100 && code < 4200)) {
+      return this._stop(new HubError(name ?? 'refused', reason || `the server closed the connection with ${code}`, false, { closeCode: code }), code, reason);
+    }
+    this._retry(code, reason);
+  }
+
+  /** @internal The token expired: with a token function, try a fresh token at once (once), else stop. */
+  _expired(code: number, reason: string): void {
+    if (typeof this._o.token !== 'function') {
+      return this._stop(new HubError('token_expired', reason || 'the token expired; a static token cannot be renewed'), code, reason);
+    }
+    const fresh = !this._fresh;
+    this._fresh = true;
+    this._retry(code, reason, fresh ? 0 : undefined);
+  }
+
+  /** @internal Schedules the next attempt (unless reconnect is off) and says so. */
+  _retry(code: number, reason: string, delayMs?: number): void {
+    const info: DisconnectInfo = { code, reason, reconnect: this._o.reconnect !== false };
+    if (info.reconnect) {
+      info.delayMs = delayMs ?? this._delay(this._attempt++);
+      this._timer = host.setTimeout(() => this.connect(), info.delayMs);
+    }
+    this._set('disconnected');
+    this._emit('disconnected', info);
+  }
+
+  /** @internal Full jitter: uniform in [0, min(max, min * 2^attempt)). */
+  _delay(attempt: number): number {
+    const r = this._o.reconnect || {};
+    const cap = Math.min(r.maxDelayMs ?? 20_000, (r.minDelayMs ?? 500) * 2 ** attempt);
+    return Math.floor((this._o._random ?? Math.random)() * cap);
+  }
+
+  /** @internal Refused for good: close, then tell the app why. */
+  _stop(err: HubError, code: number, reason: string): void {
+    this._shutdown(err);
+    this._emit('disconnected', { code, reason, reconnect: false });
+    this._emit('error', err);
+  }
+
+  /** @internal Releases every timer and listener; fails every command and subscription with `err`. */
+  _shutdown(err: HubError): void {
+    this._gen++;
+    host.clearTimeout(this._timer);
+    host.clearTimeout(this._hb);
+    this._timer = undefined;
+    host.removeEventListener?.('online', this._online);
+    void this._drop();
+    this._set('closed');
+    for (const id of this._pending.keys()) this._settle(id, err);
+    for (const s of this._subs.values()) s._end(err);
+  }
+
+  /**
+   * @internal Detaches the current socket and closes it (with a code, no reason: a reason over
+   * 123 bytes would throw); resolves when it is closed.
+   */
+  _drop(code?: number): Promise<void> {
+    const ws = this._ws;
+    this._ws = undefined;
+    return new Promise((resolve) => {
+      if (!ws || ws.readyState === 3) return resolve();
+      ws.onopen = ws.onmessage = null;
+      ws.onclose = () => resolve();
+      ws.close(code);
+    });
+  }
+
+  /**
+   * @internal Half-open detection: when nothing arrived for two ping intervals, ask; no reply
+   * within the command timeout means the connection is dead although the socket says open.
+   */
+  _beat(): void {
+    const interval = this.info?.pingIntervalMs;
+    if (!interval) return;
+    this._rx = false;
+    this._hb = host.setTimeout(() => {
+      if (!this._rx) {
+        this._call(
+          'ping',
+          {},
+          (err) => {
+            if (err?.code === 'timeout' && this._ws) {
+              void this._drop(4003);
+              this._lost(4003, 'no reply to ping');
+            }
+          },
+          true,
+        );
+      }
+      this._beat();
+    }, 2 * interval);
+  }
+
+  /** @internal The server says the token expires soon: renew it on the live connection. */
+  async _refresh(): Promise<void> {
+    const token = this._o.token;
+    if (typeof token !== 'function') return;
+    try {
+      const fresh = await token();
+      // The same token again would get the same warning at once: let it expire and reconnect instead.
+      if (fresh === this._token) return;
+      this._token = fresh;
+      this._call(
+        'refresh',
+        { token: fresh },
+        (err, result) => {
+          if (!err) Object.assign(this.info ?? {}, result);
+          else if (err.code !== 'disconnected') this._emit('error', err);
+        },
+        true,
+      );
+    } catch (e) {
+      this._emit('error', new HubError('token_failed', `the token function failed: ${String(e)}`, true));
+    }
+  }
+
+  /** @internal */
+  _set(state: ClientState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this._emit('state', state);
+  }
+
+  /** @internal */
+  _add<S extends Subscription>(sub: S): S {
+    if (this._subs.has(sub.channel)) throw new Error(`already subscribed to ${sub.channel}; unsubscribe first`);
+    this._subs.set(sub.channel, sub);
+    if (this.state === 'closed') sub._end(closedError());
+    else if (this.state === 'connected') sub._subscribe();
+    return sub;
+  }
+}
