@@ -95,6 +95,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private readonly presenceTimer: NodeJS.Timeout;
   private readonly startedAt: number;
   private closing = false;
+  private readonly removals = new Set<Promise<void>>();
 
   constructor(
     private readonly config: Config,
@@ -153,7 +154,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
    */
   async disconnectUser(user: string, reconnect: boolean, reason: string): Promise<number> {
     const closed = this.closeUser(user, reconnect, reason);
-    await this.engine.publish(CONTROL_CHANNEL, str({ op: 'disconnect', user, reconnect, reason }));
+    // With a little history, so a node whose link to the others dropped recovers the message.
+    await this.engine.publish(CONTROL_CHANNEL, str({ op: 'disconnect', user, reconnect, reason }), {
+      history: { size: 100, ttlMs: 60_000 },
+    });
     return closed;
   }
 
@@ -182,6 +186,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       return true;
     }
     return false;
+  }
+
+  engineStats(): Promise<Record<string, number>> {
+    return this.engine.stats();
   }
 
   private closeUser(user: string, reconnect: boolean, reason: string): number {
@@ -223,6 +231,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const reason = 'server shutting down; reconnect';
     for (const session of [...this.sessions]) session.close(CloseCodes.shutdown, reason);
     await this.transport?.close(CloseCodes.shutdown, reason);
+    await Promise.allSettled([...this.removals]);
   }
 
   // ---- transport hooks ----
@@ -333,6 +342,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
    * learns it cannot) instead of living with a silent gap.
    */
   onUnrecoverable(channel: string): void {
+    if (channel === CONTROL_CHANNEL) {
+      this.log.error('control messages from other nodes were lost (e.g. a disconnect of a user); they are not applied here');
+      return;
+    }
     const ch = this.channels.get(channel);
     if (ch === undefined) return;
     this.log.warn({ channel, subscribers: ch.members.size }, 'publications lost; subscribers told to resubscribe');
@@ -570,9 +583,12 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       }
     }
     if (sub.namespace.presence && sub.pending === undefined) {
-      this.engine
+      const removal = this.engine
         .removePresence(name, session.info.client, { joinLeave: sub.namespace.joinLeave })
         .catch((err: unknown) => this.log.error({ err, channel: name }, 'presence removal failed'));
+      // Shutdown waits for these, so other nodes see the leaves now rather than at presence expiry.
+      this.removals.add(removal);
+      void removal.finally(() => this.removals.delete(removal));
     }
   }
 

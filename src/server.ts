@@ -26,7 +26,7 @@ export interface StartOptions {
 }
 
 export async function startHub(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningHub> {
-  const engine = createEngine(config.engine);
+  const engine = createEngine(config.engine, undefined, log);
   const hub = new Hub(config, engine, log, { processMetrics: options.processMetrics ?? false });
   await engine.start(hub);
   await hub.start();

@@ -44,7 +44,58 @@ export const memoryEngineSchema = z
   })
   .strict();
 
-export const engineSchema = z.discriminatedUnion('type', [memoryEngineSchema]);
+export const redisEngineSchema = z
+  .object({
+    type: z.literal('redis').describe('Shared state in Redis, for several nodes behind a load balancer.'),
+    url: z
+      .string()
+      .default('redis://127.0.0.1:6379')
+      .describe('Redis URL: `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS (env HUBBUB_REDIS_URL).'),
+    keyPrefix: z
+      .string()
+      .regex(/^[^{}]*$/, 'must not contain { or }, which Redis Cluster reads as a hash tag')
+      .default('hubbub:')
+      .describe('Prefix of every key and pub/sub topic, so several hubs (or apps) can share one Redis.'),
+    connectTimeoutMs: positiveInt()
+      .default(5000)
+      .describe('How long start-up, and each reconnection attempt, waits for Redis.'),
+    commandTimeoutMs: positiveInt()
+      .default(2000)
+      .describe('A command Redis has not answered within this fails with `unavailable` (never queued).'),
+    reconnectMaxDelayMs: positiveInt()
+      .default(2000)
+      .describe('Reconnection backoff cap; attempts start at 50 ms and double, with jitter.'),
+    healthCheckIntervalMs: positiveInt()
+      .default(5000)
+      .describe('Both connections are PINGed this often; one that does not answer is reconnected (finds half-open links).'),
+    pubsub: z
+      .enum(['auto', 'sharded', 'classic'])
+      .default('auto')
+      .describe('auto: sharded pub/sub (SPUBLISH/SSUBSCRIBE) on Redis >= 7, else PUBLISH/SUBSCRIBE.'),
+    maxHistorySize: positiveInt()
+      .default(100_000)
+      .describe('Most history entries kept per channel; a namespace asking for more is capped to it.'),
+    streamMetaTtlMs: ms()
+      .default(24 * 60 * 60 * 1000)
+      .describe('An idle stream (no publication) is forgotten after this long, its epoch with it; 0: never.'),
+    idempotencyWindowMs: positiveInt()
+      .default(5 * 60 * 1000)
+      .describe('How long a publish idempotency key is remembered.'),
+    presenceSweepIntervalMs: positiveInt()
+      .default(1000)
+      .describe(
+        'How often this node expires the presence members of channels it has subscribers for, announcing their leaves.',
+      ),
+    restoredStreams: z
+      .enum(['new-epoch', 'keep'])
+      .default('new-epoch')
+      .describe(
+        'A stream Redis restored from disk after a restart gets a new epoch on first use, because a crash may have rolled back its last offsets; `keep` trusts it (only with appendonly yes and appendfsync always).',
+      ),
+  })
+  .strict();
+
+export const engineSchema = z.discriminatedUnion('type', [memoryEngineSchema, redisEngineSchema]);
 
 const rateSchema = z.strictObject({
   rate: z.number().positive().describe('Tokens added per period.'),
@@ -211,6 +262,7 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type MemoryEngineConfig = z.infer<typeof memoryEngineSchema>;
+export type RedisEngineConfig = z.infer<typeof redisEngineSchema>;
 export type NamespaceConfig = z.infer<typeof namespaceSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type Capability = (typeof capabilityNames)[number];

@@ -6,6 +6,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 
 export interface MetricsSource {
   stats(): { connections: number; channels: number; subscriptions: number };
+  /** The engine's own counters (streams, evictions, gap fills, resubscribes, ...). */
+  engineStats(): Promise<Record<string, number>>;
 }
 
 export class Metrics {
@@ -38,6 +40,22 @@ export class Metrics {
     gauge('hubbub_connections', 'Open WebSocket connections.', () => source.stats().connections);
     gauge('hubbub_channels', 'Channels with at least one local subscriber.', () => source.stats().channels);
     gauge('hubbub_subscriptions', 'Local subscriptions across all channels.', () => source.stats().subscriptions);
+    new Gauge({
+      name: 'hubbub_engine',
+      help: "The engine's own numbers by name (memory: streams, entries, evictions; redis: gap fills, unrecoverable, resubscribes, link up).",
+      labelNames: ['stat'],
+      registers,
+      async collect() {
+        this.reset();
+        let stats: Record<string, number>;
+        try {
+          stats = await source.engineStats();
+        } catch {
+          return; // engine down: /ready says so; the scrape still answers
+        }
+        for (const [stat, value] of Object.entries(stats)) if (Number.isFinite(value)) this.set({ stat }, value);
+      },
+    });
     this.connectionsOpened = new Counter({ name: 'hubbub_connections_opened_total', help: 'Connections accepted.', registers });
     this.disconnects = new Counter({
       name: 'hubbub_disconnects_total',

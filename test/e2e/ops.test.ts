@@ -38,6 +38,7 @@ describe.each(['ws', 'uws'] as const)('operations over %s', (transport) => {
     expect(metric(during, 'hubbub_bytes_in_total')).toBeGreaterThan(100);
     expect(metric(during, 'hubbub_publish_duration_seconds_count{source="client"}')).toBe(1);
     expect(during).toContain('hubbub_errors_total{code="unknown_namespace"} 1');
+    expect(metric(during, 'hubbub_engine{stat="streams"}')).toBe(1);
     a.close();
     await a.closed;
     await b.until(() => b.pushesOf('leave').length === 1);
