@@ -104,7 +104,6 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     options: HubOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
-    const clock = this.clock;
     this.metrics = new Metrics(this, options.processMetrics ?? false);
     this.verifier = TokenVerifier.from(config.auth);
     this.anonymousCaps = new Capabilities(config.auth.anonymous.caps);
@@ -114,7 +113,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     }
     this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, config.limits.presenceTtlMs / 3));
     this.presenceTimer.unref();
-    this.startedAt = clock.now();
+    this.startedAt = this.clock.now();
   }
 
   attach(transport: Transport): void {
