@@ -38,6 +38,7 @@ import {
 import { type CommandHandler, type Reply, Session, type Subscription } from './session.js';
 import type { Connection, HttpRequest, HttpResponse, Transport, TransportHooks, UpgradeRequest } from './transport/types.js';
 import { type Clock, systemClock } from './util/clock.js';
+import { globToRegExp } from './util/glob.js';
 
 export const VERSION = '0.1.0';
 
@@ -107,7 +108,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     this.metrics = new Metrics(this, options.processMetrics ?? false);
     this.verifier = TokenVerifier.from(config.auth);
     this.anonymousCaps = new Capabilities(config.auth.anonymous.caps);
-    this.origins = config.server.allowedOrigins.map(originPattern);
+    // In an origin, `*` stands for part of a host name: it never spans a `/`.
+    this.origins = config.server.allowedOrigins.map((o) => globToRegExp(o, '[^/]*', 'i'));
     if (this.verifier === undefined) {
       log.warn('auth is off (no auth key configured): every connection may do all that namespaces allow clients');
     }
@@ -747,15 +749,6 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     this.log.error({ err, method: cmd.method }, 'command failed');
     return new HubError('internal', 'the hub failed to run this command; retry later');
   }
-}
-
-/** `https://*.example.com` style origin patterns; `*` matches any run of characters. */
-function originPattern(pattern: string): RegExp {
-  const body = pattern
-    .split('*')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
-    .join('[^/]*');
-  return new RegExp(`^${body}$`, 'i');
 }
 
 /** setTimeout for any delay (Node caps one timer at about 24.8 days); past delays run at once. */

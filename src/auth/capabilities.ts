@@ -3,6 +3,7 @@
 // patterns are a map lookup; wildcard patterns are compiled once into anchored regular expressions.
 
 import type { Capability, Caps } from '../config/index.js';
+import { globToRegExp } from '../util/glob.js';
 
 export class Capabilities {
   /** Everything, everywhere: auth is off. */
@@ -15,7 +16,7 @@ export class Capabilities {
   constructor(caps: Caps) {
     for (const [pattern, list] of Object.entries(caps)) {
       const set = new Set(list);
-      if (pattern.includes('*')) this.wildcards.push({ pattern: compile(pattern), caps: set });
+      if (pattern.includes('*')) this.wildcards.push({ pattern: globToRegExp(pattern), caps: set });
       else this.exact.set(pattern, set);
     }
   }
@@ -25,12 +26,4 @@ export class Capabilities {
     for (const w of this.wildcards) if (w.caps.has(cap) && w.pattern.test(channel)) return true;
     return false;
   }
-}
-
-function compile(pattern: string): RegExp {
-  const body = pattern
-    .split('*')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${body}$`, 's');
 }

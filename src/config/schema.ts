@@ -173,7 +173,7 @@ export const serverSchema = z.strictObject({
     .array(z.string().min(1))
     .default([])
     .describe(
-      'Origins browsers may connect from (`https://app.example.com`, `https://*.example.com`); others get 403 at the upgrade. Empty: any. Requests without an Origin header (servers, apps) are always let in.',
+      'Origins browsers may connect from (`https://app.example.com`, `https://*.example.com`); others get 403 at the upgrade. Empty: every origin. Requests without an Origin header (servers, apps) are always let in.',
     ),
   shutdownTimeoutMs: positiveInt()
     .default(10_000)

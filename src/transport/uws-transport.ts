@@ -5,6 +5,7 @@
 import { STATUS_CODES } from 'node:http';
 import type * as uws from '@trufflesuite/uws-js-unofficial';
 import { settleSend } from './backpressure.js';
+import { consultUpgrade } from './upgrade.js';
 import type { Logger } from '../observability/logger.js';
 import type { Connection, ConnectionListener, HttpRequest, Transport, TransportOptions, UpgradeRequest } from './types.js';
 
@@ -166,13 +167,7 @@ export class UwsTransport implements Transport {
       headers,
     };
     if (this.closing) return refuse(res, 503, 'shutting down');
-    let refusal: { status: number; message: string } | undefined;
-    try {
-      refusal = this.options.hooks.onUpgrade(upgrade);
-    } catch (err) {
-      this.log.error({ err }, 'onUpgrade failed');
-      refusal = { status: 500, message: 'internal error' };
-    }
+    const refusal = consultUpgrade(this.options.hooks, upgrade, this.log);
     if (refusal !== undefined) return refuse(res, refusal.status, refusal.message);
     const data: UserData = { upgrade, conn: undefined };
     res.upgrade(

@@ -4,6 +4,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import { settleSend } from './backpressure.js';
+import { consultUpgrade } from './upgrade.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
@@ -149,13 +150,7 @@ export class WsTransport implements Transport {
       url,
       headers: flattenHeaders(req),
     };
-    let refusal: { status: number; message: string } | undefined;
-    try {
-      refusal = this.options.hooks.onUpgrade(upgrade);
-    } catch (err) {
-      this.log.error({ err }, 'onUpgrade failed');
-      refusal = { status: 500, message: 'internal error' };
-    }
+    const refusal = consultUpgrade(this.options.hooks, upgrade, this.log);
     if (refusal !== undefined) return refuseRaw(socket, refusal.status, refusal.message);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', ignore);
