@@ -3,9 +3,8 @@
 // encodes once and publishes to the transport's topic for the channel.
 
 import { randomUUID } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { Capabilities, TokenVerifier } from './auth/index.js';
-import type { Capability, Config, NamespaceConfig } from './config/index.js';
+import { AuthGuard } from './auth/index.js';
+import type { Config, NamespaceConfig } from './config/index.js';
 import type {
   ClientInfo,
   Engine,
@@ -24,7 +23,6 @@ import {
   type Command,
   type CommandOf,
   errorFrame,
-  expiringFrame,
   HubError,
   isHubError,
   joinFrame,
@@ -37,6 +35,7 @@ import {
 } from './protocol/index.js';
 import { type CommandHandler, type Reply, Session, type Subscription } from './session.js';
 import type { Connection, HttpRequest, HttpResponse, Transport, TransportHooks, UpgradeRequest } from './transport/types.js';
+import { type HttpHandler, serveHttp } from './http/endpoints.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { globToRegExp } from './util/glob.js';
 
@@ -80,14 +79,11 @@ export interface HubOptions {
   processMetrics?: boolean;
 }
 
-type HttpHandler = (req: HttpRequest) => Promise<HttpResponse | undefined>;
-
 export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   readonly metrics: Metrics;
   private transport: Transport | undefined;
   private api: HttpHandler | undefined;
-  private readonly verifier: TokenVerifier | undefined;
-  private readonly anonymousCaps: Capabilities;
+  private readonly auth: AuthGuard;
   private readonly origins: RegExp[];
   private readonly clock: Clock;
   private readonly sessions = new Set<Session>();
@@ -106,11 +102,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   ) {
     this.clock = options.clock ?? systemClock;
     this.metrics = new Metrics(this, options.processMetrics ?? false);
-    this.verifier = TokenVerifier.from(config.auth);
-    this.anonymousCaps = new Capabilities(config.auth.anonymous.caps);
+    this.auth = new AuthGuard(config.auth, this.metrics, this.clock);
     // In an origin, `*` stands for part of a host name: it never spans a `/`.
     this.origins = config.server.allowedOrigins.map((o) => globToRegExp(o, '[^/]*', 'i'));
-    if (this.verifier === undefined) {
+    if (!this.auth.enabled) {
       log.warn('auth is off (no auth key configured): every connection may do all that namespaces allow clients');
     }
     this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, config.limits.presenceTtlMs / 3));
@@ -262,34 +257,13 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     return session;
   }
 
-  async onHttp(req: HttpRequest): Promise<HttpResponse> {
-    const path = req.url.split('?')[0];
-    if (req.method === 'GET' && path === '/health') {
-      return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' };
-    }
-    if (req.method === 'GET' && path === '/ready') return this.ready();
-    if (req.method === 'GET' && path === '/metrics' && this.config.metrics.enabled) {
-      return { status: 200, headers: { 'content-type': this.metrics.contentType }, body: await this.metrics.text() };
-    }
-    if (path?.startsWith('/api/') === true && this.api !== undefined) {
-      const out = await this.api(req);
-      if (out !== undefined) return out;
-    }
-    if (req.method === 'GET' && path === '/hubbub.js') {
-      const bundle = clientBundle();
-      if (bundle !== undefined) {
-        return {
-          status: 200,
-          headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=300' },
-          body: bundle,
-        };
-      }
-    }
-    return {
-      status: 404,
-      headers: { 'content-type': 'application/json' },
-      body: str({ error: { code: 'not_found', message: `no route ${req.method} ${path}` } }),
-    };
+  onHttp(req: HttpRequest): Promise<HttpResponse> {
+    return serveHttp(req, {
+      engine: this.engine,
+      metrics: this.config.metrics.enabled ? this.metrics : undefined,
+      api: this.api,
+      onEngineError: () => this.metrics.engineErrors.inc({ op: 'ping' }),
+    });
   }
 
   closed(session: Session, code: number, reason: string): void {
@@ -411,7 +385,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private async run(session: Session, cmd: Command): Promise<Reply> {
     if (cmd.method === 'connect') {
       if (session.connected) throw new HubError('already_connected', 'this connection is already connected');
-      await this.authenticate(session, cmd.token);
+      await this.auth.authenticate(session, cmd.token);
       session.connected = true;
       const result = {
         client: session.info.client,
@@ -429,7 +403,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       case 'ping':
         return { frame: replyFrame(cmd.id, '{}') };
       case 'refresh':
-        return { frame: replyFrame(cmd.id, await this.refresh(session, cmd.token)) };
+        return { frame: replyFrame(cmd.id, await this.auth.refresh(session, cmd.token)) };
       case 'subscribe':
         return this.subscribe(session, cmd);
       case 'unsubscribe': {
@@ -443,7 +417,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       case 'history': {
         const ns = this.namespace(cmd.channel);
         if (ns.history.size === 0) throw notAvailable('history', cmd.channel);
-        this.authorize(session, cmd.channel, ns, 'history');
+        this.auth.authorize(session, cmd.channel, ns, 'history');
         const options = { ...streamOptions(ns), ...definedOf({ since: cmd.since, limit: cmd.limit, reverse: cmd.reverse }) };
         const { publications, top } = await this.engine.history(cmd.channel, options);
         const json = `{"publications":${publicationsJson(publications)},"offset":${top.offset},"epoch":${str(top.epoch)}}`;
@@ -452,14 +426,14 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       case 'presence': {
         const ns = this.namespace(cmd.channel);
         if (!ns.presence) throw notAvailable('presence', cmd.channel);
-        this.authorize(session, cmd.channel, ns, 'presence');
+        this.auth.authorize(session, cmd.channel, ns, 'presence');
         const members = await this.engine.presence(cmd.channel);
         return { frame: replyFrame(cmd.id, str({ members })) };
       }
       case 'presence_stats': {
         const ns = this.namespace(cmd.channel);
         if (!ns.presence) throw notAvailable('presence', cmd.channel);
-        this.authorize(session, cmd.channel, ns, 'presence');
+        this.auth.authorize(session, cmd.channel, ns, 'presence');
         return { frame: replyFrame(cmd.id, str(await this.engine.presenceStats(cmd.channel))) };
       }
       case 'top':
@@ -473,7 +447,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private async subscribe(session: Session, cmd: CommandOf<'subscribe'>): Promise<Reply> {
     const channelName = cmd.channel;
     const ns = this.namespace(channelName);
-    this.authorize(session, channelName, ns, 'subscribe');
+    this.auth.authorize(session, channelName, ns, 'subscribe');
     if (session.subscriptions.has(channelName)) {
       throw new HubError('already_subscribed', `already subscribed to ${channelName}`);
     }
@@ -598,7 +572,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     if (!ns.clientPublish) {
       throw new HubError('forbidden', `clients may not publish to ${cmd.channel}; publish through the server API`);
     }
-    this.authorize(session, cmd.channel, ns, 'publish');
+    this.auth.authorize(session, cmd.channel, ns, 'publish');
     const { namespace } = parseChannel(cmd.channel);
     if (!session.publishAllowed(namespace, ns.publishRate)) {
       this.metrics.rateLimited.inc({ scope: 'publish' });
@@ -630,7 +604,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       if (!board.clientIncr) {
         throw new HubError('forbidden', `clients may not change ${cmd.channel}; use the server API`);
       }
-      this.authorize(session, cmd.channel, this.namespace(cmd.channel), 'incr');
+      this.auth.authorize(session, cmd.channel, this.namespace(cmd.channel), 'incr');
       const options = board.maxMembers === undefined ? {} : { maxMembers: board.maxMembers };
       return str({ score: await this.engine.leaderboardIncr(cmd.channel, cmd.member, cmd.by, options) });
     }
@@ -667,72 +641,6 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     }
   }
 
-  // ---- auth ----
-
-  /** Who the connection is: from its token, or anonymous where allowed; everyone when auth is off. */
-  private async authenticate(session: Session, token: string | undefined): Promise<void> {
-    if (this.verifier === undefined) return;
-    if (token === undefined) {
-      if (!this.config.auth.anonymous.allowed) {
-        throw new HubError('unauthorized', 'a token is required to connect (connect {token})');
-      }
-      session.caps = this.anonymousCaps;
-      return;
-    }
-    const id = await this.verifier.verify(token);
-    session.info = { client: session.info.client, user: id.user, ...(id.info === undefined ? {} : { info: id.info }) };
-    session.caps = id.caps;
-    this.scheduleExpiry(session, id.expiresAt);
-  }
-
-  /** A new token on a live connection: same user, new capabilities and expiry. */
-  private async refresh(session: Session, token: string): Promise<string> {
-    if (this.verifier === undefined) throw new HubError('bad_request', 'auth is off on this hub; there is nothing to refresh');
-    const id = await this.verifier.verify(token);
-    if (id.user !== session.info.user) {
-      throw new HubError('unauthorized', 'a refreshed token must be for the same user as the connection');
-    }
-    session.caps = id.caps;
-    this.scheduleExpiry(session, id.expiresAt);
-    return str(id.expiresAt === undefined ? {} : { expiresAt: id.expiresAt });
-  }
-
-  /** Warns `refreshBeforeMs` ahead of expiry (the `expiring` push), then closes with 4005 at expiry. */
-  private scheduleExpiry(session: Session, expiresAt: number | undefined): void {
-    session.clearAuthTimers();
-    session.expiresAt = expiresAt;
-    if (expiresAt === undefined) return;
-    const now = this.clock.now();
-    const endsAt = expiresAt + this.config.auth.clockToleranceSec * 1000;
-    // A token that lives less than refreshBeforeMs is warned about halfway through its life, never
-    // at once: a client answering each warning with a refresh must not loop.
-    const warnAt = Math.max(expiresAt - this.config.auth.refreshBeforeMs, now + (expiresAt - now) / 2);
-    later(session.authTimers, warnAt - now, () => session.send(expiringFrame(expiresAt - this.clock.now())));
-    later(session.authTimers, endsAt - now, () =>
-      session.close(CloseCodes.token_expired, 'token expired; reconnect with a new token'),
-    );
-  }
-
-  /** Capability from the token, or a public namespace's open reads; `forbidden` otherwise. */
-  private authorize(session: Session, channel: string, ns: NamespaceConfig, cap: Capability): void {
-    if (session.caps.allows(channel, cap)) return;
-    if (ns.public && (cap === 'subscribe' || cap === 'history' || cap === 'presence')) return;
-    this.metrics.forbidden.inc({ action: cap });
-    throw new HubError('forbidden', `this connection may not ${cap} on ${channel}`);
-  }
-
-  private async ready(): Promise<HttpResponse> {
-    const json = { 'content-type': 'application/json' };
-    try {
-      await withTimeout(this.engine.ping(), 2000);
-      return { status: 200, headers: json, body: str({ status: 'ready', engine: this.engine.kind }) };
-    } catch (err) {
-      this.metrics.engineErrors.inc({ op: 'ping' });
-      const message = err instanceof Error ? err.message : String(err);
-      return { status: 503, headers: json, body: str({ status: 'not ready', engine: this.engine.kind, error: message }) };
-    }
-  }
-
   private namespace(channel: string): NamespaceConfig {
     const { namespace } = parseChannel(channel);
     const ns = this.config.namespaces[namespace];
@@ -751,35 +659,6 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   }
 }
 
-/** setTimeout for any delay (Node caps one timer at about 24.8 days); past delays run at once. */
-function later(timers: NodeJS.Timeout[], ms: number, fn: () => void): void {
-  const MAX = 2 ** 31 - 1;
-  const step = Math.max(0, Math.min(ms, MAX));
-  const t = setTimeout(() => {
-    timers.splice(timers.indexOf(t), 1);
-    if (ms > MAX) later(timers, ms - MAX, fn);
-    else fn();
-  }, step);
-  t.unref();
-  timers.push(t);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(t);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
-}
-
 export function notAvailable(what: string, channel: string): HubError {
   return new HubError('not_available', `${what} is not enabled for the namespace of ${channel}`);
 }
@@ -794,24 +673,4 @@ function definedOf<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: 
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
   return out as { [K in keyof T]?: Exclude<T[K], undefined> };
-}
-
-let bundle: { mtimeMs: number; bytes: Buffer } | undefined;
-/**
- * The browser SDK's minified IIFE (global `Hubbub`), built by `npm run build` into
- * dist/client/hubbub.min.js; found from dist/ (the built server) and from src/ (tests, tsx).
- * Cached, and read again when the file changes (a rebuild is served without a restart).
- */
-function clientBundle(): Buffer | undefined {
-  for (const rel of ['./client/hubbub.min.js', '../dist/client/hubbub.min.js']) {
-    const file = new URL(rel, import.meta.url);
-    try {
-      const { mtimeMs } = statSync(file);
-      if (bundle?.mtimeMs !== mtimeMs) bundle = { mtimeMs, bytes: readFileSync(file) };
-      return bundle.bytes;
-    } catch {
-      // not there: try the next place
-    }
-  }
-  return undefined;
 }

@@ -1,2 +1,3 @@
 export { Capabilities } from './capabilities.js';
+export { AuthGuard } from './guard.js';
 export { type Identity, TokenVerifier } from './tokens.js';

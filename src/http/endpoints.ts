@@ -1,0 +1,99 @@
+// The node's own HTTP endpoints, on whichever transport serves HTTP: liveness, readiness, metrics,
+// the browser SDK bundle, and the backend API under /api/.
+
+import { readFileSync, statSync } from 'node:fs';
+import type { Engine } from '../engine/types.js';
+import type { Metrics } from '../observability/index.js';
+import type { HttpRequest, HttpResponse } from '../transport/types.js';
+
+export type HttpHandler = (req: HttpRequest) => Promise<HttpResponse | undefined>;
+
+export interface Endpoints {
+  engine: Engine;
+  /** Undefined when metrics are switched off. */
+  metrics: Metrics | undefined;
+  api: HttpHandler | undefined;
+  /** The engine failed the readiness ping. */
+  onEngineError(): void;
+}
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+const READY_TIMEOUT_MS = 2000;
+
+export async function serveHttp(req: HttpRequest, at: Endpoints): Promise<HttpResponse> {
+  const path = req.url.split('?')[0] ?? '';
+  const get = req.method === 'GET';
+  if (get && path === '/health') return { status: 200, headers: JSON_TYPE, body: '{"status":"ok"}' };
+  if (get && path === '/ready') return ready(at);
+  if (get && path === '/metrics' && at.metrics !== undefined) {
+    return { status: 200, headers: { 'content-type': at.metrics.contentType }, body: await at.metrics.text() };
+  }
+  if (path.startsWith('/api/') && at.api !== undefined) {
+    const out = await at.api(req);
+    if (out !== undefined) return out;
+  }
+  if (get && path === '/hubbub.js') {
+    const bundle = clientBundle();
+    if (bundle !== undefined) {
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=300' },
+        body: bundle,
+      };
+    }
+  }
+  return {
+    status: 404,
+    headers: JSON_TYPE,
+    body: JSON.stringify({ error: { code: 'not_found', message: `no route ${req.method} ${path}` } }),
+  };
+}
+
+/** Readiness: the engine answers a ping in time. */
+async function ready(at: Endpoints): Promise<HttpResponse> {
+  const engine = at.engine.kind;
+  try {
+    await withTimeout(at.engine.ping(), READY_TIMEOUT_MS);
+    return { status: 200, headers: JSON_TYPE, body: JSON.stringify({ status: 'ready', engine }) };
+  } catch (err) {
+    at.onEngineError();
+    const error = err instanceof Error ? err.message : String(err);
+    return { status: 503, headers: JSON_TYPE, body: JSON.stringify({ status: 'not ready', engine, error }) };
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(t);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+let bundle: { mtimeMs: number; bytes: Buffer } | undefined;
+/**
+ * The browser SDK's minified IIFE (global `Hubbub`), built by `npm run build` into
+ * dist/client/hubbub.min.js; found from dist/http/ (the built server) and from src/http/ (tests,
+ * tsx). Cached, and read again when the file changes (a rebuild is served without a restart).
+ */
+function clientBundle(): Buffer | undefined {
+  for (const rel of ['../client/hubbub.min.js', '../../dist/client/hubbub.min.js']) {
+    const file = new URL(rel, import.meta.url);
+    try {
+      const { mtimeMs } = statSync(file);
+      if (bundle?.mtimeMs !== mtimeMs) bundle = { mtimeMs, bytes: readFileSync(file) };
+      return bundle.bytes;
+    } catch {
+      // not there: try the next place
+    }
+  }
+  return undefined;
+}
