@@ -333,6 +333,18 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     }
   }
 
+  /**
+   * After a refresh: subscriptions the new token no longer allows are dropped. The client is told
+   * to resubscribe, and its subscribe then gets `forbidden`, which ends the subscription for good.
+   */
+  private dropRevoked(session: Session): void {
+    for (const sub of [...session.subscriptions.values()]) {
+      if (this.auth.allows(session, sub.channel, sub.namespace, 'subscribe')) continue;
+      this.leave(session, sub);
+      session.send(resubscribeFrame(sub.channel, 'the refreshed token no longer allows this subscription'));
+    }
+  }
+
   /** Coalesces board changes: at most one push of the top-N per board per interval. */
   onLeaderboardUpdate(board: string, _update: LeaderboardUpdate): void {
     const ch = this.channels.get(board);
@@ -402,8 +414,11 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     switch (cmd.method) {
       case 'ping':
         return { frame: replyFrame(cmd.id, '{}') };
-      case 'refresh':
-        return { frame: replyFrame(cmd.id, await this.auth.refresh(session, cmd.token)) };
+      case 'refresh': {
+        const result = await this.auth.refresh(session, cmd.token);
+        this.dropRevoked(session);
+        return { frame: replyFrame(cmd.id, result) };
+      }
       case 'subscribe':
         return this.subscribe(session, cmd);
       case 'unsubscribe': {

@@ -57,10 +57,15 @@ export class AuthGuard {
     return JSON.stringify(id.expiresAt === undefined ? {} : { expiresAt: id.expiresAt });
   }
 
-  /** Capability from the token, or a public namespace's open reads; `forbidden` otherwise. */
+  /** Capability from the token, or a public namespace's open reads. */
+  allows(session: Session, channel: string, ns: NamespaceConfig, cap: Capability): boolean {
+    if (session.caps.allows(channel, cap)) return true;
+    return ns.public && (cap === 'subscribe' || cap === 'history' || cap === 'presence');
+  }
+
+  /** `allows`, or a counted `forbidden`. */
   authorize(session: Session, channel: string, ns: NamespaceConfig, cap: Capability): void {
-    if (session.caps.allows(channel, cap)) return;
-    if (ns.public && (cap === 'subscribe' || cap === 'history' || cap === 'presence')) return;
+    if (this.allows(session, channel, ns, cap)) return;
     this.metrics.forbidden.inc({ action: cap });
     throw new HubError('forbidden', `this connection may not ${cap} on ${channel}`);
   }

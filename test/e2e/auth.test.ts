@@ -184,6 +184,23 @@ describe.each(['ws', 'uws'] as const)('auth over %s', (transport) => {
     expect(await refreshing.call('subscribe', { channel: 'chat:x' })).toMatchObject({ offset: 0 });
   });
 
+  it('drops subscriptions a refreshed token no longer allows, and delivers nothing more on them', async () => {
+    const h = await hub(transport);
+    const both = { 'chat:a': ['subscribe'], 'chat:b': ['subscribe'] };
+    const c = await connectAs(h, await hs256({ sub: 'ann', caps: both }));
+    const writer = await connectAs(h, await hs256({ sub: 'w', caps: { 'chat:*': ['publish'] } }));
+    await c.call('subscribe', { channel: 'chat:a' });
+    await c.call('subscribe', { channel: 'chat:b' });
+    await c.call('refresh', { token: await hs256({ sub: 'ann', caps: { 'chat:a': ['subscribe'] } }) });
+    expect(c.pushesOf('resubscribe')).toEqual([expect.objectContaining({ channel: 'chat:b' })]);
+    await expectCode(c.call('subscribe', { channel: 'chat:b' }), 'forbidden');
+    await writer.call('publish', { channel: 'chat:b', data: 'revoked' });
+    await writer.call('publish', { channel: 'chat:a', data: 'kept' });
+    await c.until(() => c.pushesOf('pub').length === 1);
+    await c.call('ping');
+    expect(c.pushesOf('pub').map((p) => p.data)).toEqual(['kept']);
+  });
+
   it('refuses a browser from a foreign origin at the upgrade with 403, and lets listed ones and non-browsers in', async () => {
     const h = await startTestHub(transport, {
       namespaces,
