@@ -57,7 +57,8 @@ export class HttpApi {
     try {
       return await this.serve(req, path, query);
     } catch (err) {
-      if (err instanceof HubError) return errorResponse(err);
+      // A closed engine is, to a caller, one that cannot serve now: the same code as over WebSocket.
+      if (err instanceof HubError) return errorResponse(err.code === 'engine_closed' ? new HubError('unavailable', err.message) : err);
       // The route only: query strings and bodies may carry what must not be logged.
       this.log.error({ err, route: `${req.method} ${path}` }, 'HTTP API request failed');
       return errorResponse(new HubError('internal', 'the hub failed to answer this request; retry later'));

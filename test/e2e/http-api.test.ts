@@ -628,6 +628,6 @@ describe('HttpApi in process', () => {
     expect(lines).toContainEqual(expect.objectContaining({ level: 50, route: 'GET /api/stats' }));
     const closed = await request(api, 'GET', '/api/presence?channel=chat:x', '', KEY);
     expect(closed?.status).toBe(503);
-    expect(JSON.parse(String(closed?.body))).toMatchObject({ error: { code: 'engine_closed' } });
+    expect(JSON.parse(String(closed?.body))).toMatchObject({ error: { code: 'unavailable' } });
   });
 });
