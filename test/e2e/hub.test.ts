@@ -156,6 +156,23 @@ describe.each(transports)('hub over %s', (transport) => {
     expect(again.pushesOf('pub', 'chat:resume')[0]).toMatchObject({ offset: 7, data: 'live' });
   });
 
+  it('tells subscribers to resubscribe when the engine lost publications, and stops feeding them until they do', async () => {
+    const publisher = await client();
+    const sub = await client();
+    const pos = (await sub.call('subscribe', { channel: 'chat:lost' })) as unknown as Position;
+    await publisher.call('publish', { channel: 'chat:lost', data: 'before' });
+    await sub.until(() => dataOf(sub, 'chat:lost').length === 1);
+    // What a Redis engine reports when its link dropped and the stream cannot fill the gap.
+    hub.hub.onUnrecoverable('chat:lost');
+    hub.hub.onUnrecoverable('$hubbub:control'); // logged, never a crash
+    await sub.until(() => sub.pushesOf('resubscribe', 'chat:lost').length === 1);
+    await publisher.call('publish', { channel: 'chat:lost', data: 'while away' });
+    expect((await publisher.call('presence', { channel: 'chat:lost' })).members).toEqual([]);
+    const again = await sub.call('subscribe', { channel: 'chat:lost', since: { offset: 1, epoch: pos.epoch } });
+    expect(again).toMatchObject({ recovered: true, offset: 2, publications: [{ offset: 2, data: 'while away' }] });
+    expect(dataOf(sub, 'chat:lost')).toEqual(['before']);
+  });
+
   it('says recovered: false when the missed publications were trimmed or the epoch changed', async () => {
     const publisher = await client();
     const c = await client();
