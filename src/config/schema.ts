@@ -7,6 +7,16 @@ import { z } from 'zod';
 const ms = () => z.number().int().nonnegative();
 const positiveInt = () => z.number().int().positive();
 
+/** How long streams and idempotency keys live: the same options, and meaning, in every engine. */
+const streamLifetime = {
+  streamMetaTtlMs: ms()
+    .default(24 * 60 * 60 * 1000)
+    .describe('An idle stream (no publication) is forgotten after this long, its epoch with it; 0: never.'),
+  idempotencyWindowMs: positiveInt()
+    .default(5 * 60 * 1000)
+    .describe('How long a publish idempotency key is remembered.'),
+};
+
 export const memoryEngineSchema = z
   .object({
     type: z.literal('memory').describe('The embedded single-node engine.'),
@@ -23,12 +33,7 @@ export const memoryEngineSchema = z
     maxHistoryBytes: positiveInt()
       .default(1024 * 1024 * 1024)
       .describe('History payload size across all streams, in characters of JSON text; evicted like entries.'),
-    streamMetaTtlMs: ms()
-      .default(24 * 60 * 60 * 1000)
-      .describe('An idle stream (no publication) is forgotten after this long, its epoch with it; 0: never.'),
-    idempotencyWindowMs: positiveInt()
-      .default(5 * 60 * 1000)
-      .describe('How long a publish idempotency key is remembered.'),
+    ...streamLifetime,
     sweep: z
       .object({
         intervalMs: positiveInt().default(100).describe('How often the incremental expiry sweep runs.'),
@@ -75,12 +80,7 @@ export const redisEngineSchema = z
     maxHistorySize: positiveInt()
       .default(100_000)
       .describe('Most history entries kept per channel; a namespace asking for more is capped to it.'),
-    streamMetaTtlMs: ms()
-      .default(24 * 60 * 60 * 1000)
-      .describe('An idle stream (no publication) is forgotten after this long, its epoch with it; 0: never.'),
-    idempotencyWindowMs: positiveInt()
-      .default(5 * 60 * 1000)
-      .describe('How long a publish idempotency key is remembered.'),
+    ...streamLifetime,
     presenceSweepIntervalMs: positiveInt()
       .default(1000)
       .describe(
