@@ -10,7 +10,25 @@ import { VERSION } from './hub.js';
 import { createLogger } from './observability/index.js';
 import { startHub } from './server.js';
 
+/**
+ * The last resort: a fault that escaped every connection's containment leaves the process in an
+ * unknown state, so it is logged and the process exits non-zero for its supervisor to restart it,
+ * rather than serving on half-broken or hanging.
+ */
+function exitOnEscapedFault(): void {
+  const fatal = (err: unknown, kind: string) => {
+    try {
+      createLogger('fatal').fatal({ err, kind }, 'hubbub: unexpected fault; exiting');
+    } finally {
+      process.exit(70);
+    }
+  };
+  process.on('uncaughtException', (err) => fatal(err, 'uncaughtException'));
+  process.on('unhandledRejection', (err) => fatal(err, 'unhandledRejection'));
+}
+
 async function main(): Promise<number> {
+  exitOnEscapedFault();
   let config: ReturnType<typeof parseConfig>;
   try {
     const request = readConfigSources(process.argv.slice(2), process.env);

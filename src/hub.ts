@@ -137,7 +137,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   /** A backend's publication: no client rules (clientPublish, rate limits) apply. */
   async serverPublish(channel: string, data: JsonValue, idempotencyKey?: string): Promise<PublishResult> {
     const ns = this.namespace(channel);
-    const options = { ...streamOptions(ns), ...definedOf({ idempotencyKey }) };
+    const options = { ...streamOptions(ns), ...definedOf({ idempotencyKey: scopedKey('api', idempotencyKey) }) };
     const end = this.metrics.publishLatency.startTimer({ source: 'api' });
     const result = await this.engine.publish(channel, str(data), options);
     end();
@@ -366,6 +366,14 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   // ---- commands ----
 
+  failed(session: Session, err: unknown): void {
+    this.metrics.connectionErrors.inc();
+    this.log.error(
+      { err, code: 'connection_handler_failed', client: session.info.client, user: session.info.user },
+      'handling a connection failed; closing it with 1011',
+    );
+  }
+
   received(bytes: number, commands: number): void {
     this.metrics.bytesIn.inc(bytes);
     this.metrics.messagesIn.inc(commands);
@@ -385,12 +393,13 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       const error = this.toHubError(err, command);
       this.metrics.errors.inc({ code: error.code });
       const frame = errorFrame(command.id, error);
-      // A connect refused for its token ends the connection, after the client has read why.
-      if (command.method === 'connect' && (error.code === 'unauthorized' || error.code === 'token_expired')) {
+      // A token refused at connect or refresh ends the connection, after the client has read why.
+      const tokenCommand = command.method === 'connect' || command.method === 'refresh';
+      if (tokenCommand && (error.code === 'unauthorized' || error.code === 'token_expired')) {
         const code = error.code === 'unauthorized' ? CloseCodes.unauthorized : CloseCodes.token_expired;
         return { frame, after: () => session.close(code, error.message) };
       }
-      return { frame };
+      return error.code === 'rate_limited' ? { frame, rateLimited: true } : { frame };
     }
   }
 
@@ -461,6 +470,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   private async subscribe(session: Session, cmd: CommandOf<'subscribe'>): Promise<Reply> {
     const channelName = cmd.channel;
+    // A batch may still be running when its connection closed: nothing may register a dead session.
+    if (!session.isOpen) throw new HubError('not_connected', 'the connection has closed');
     const ns = this.namespace(channelName);
     this.auth.authorize(session, channelName, ns, 'subscribe');
     if (session.subscriptions.has(channelName)) {
@@ -595,8 +606,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         retryAfterMs: session.publishRetryAfterMs(namespace),
       });
     }
+    const who = session.info.user === '' ? `c:${session.info.client}` : `u:${session.info.user}`;
     if (ns.userPublishRate !== undefined) {
-      const who = session.info.user === '' ? `c:${session.info.client}` : `u:${session.info.user}`;
       const limit = await this.engine.rateLimit(`publish:${namespace}:${who}`, ns.userPublishRate);
       if (!limit.allowed) {
         this.metrics.rateLimited.inc({ scope: 'user_publish' });
@@ -605,7 +616,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         });
       }
     }
-    const options = { ...streamOptions(ns), from: session.info, ...definedOf({ idempotencyKey: cmd.idempotencyKey }) };
+    const idempotencyKey = scopedKey(who, cmd.idempotencyKey);
+    const options = { ...streamOptions(ns), from: session.info, ...definedOf({ idempotencyKey }) };
     const end = this.metrics.publishLatency.startTimer({ source: 'client' });
     const r = await this.engine.publish(cmd.channel, str(cmd.data), options);
     end();
@@ -681,6 +693,14 @@ export function notAvailable(what: string, channel: string): HubError {
 /** The history policy of a namespace, as every write and read of its streams passes it. */
 export function streamOptions(ns: NamespaceConfig): StreamOptions {
   return ns.history.size > 0 ? { history: { size: ns.history.size, ttlMs: ns.history.ttlMs } } : {};
+}
+
+/**
+ * Idempotency keys are the publisher's own: a client's key can never answer (and so swallow) a
+ * backend's publish with the same key, nor another user's.
+ */
+function scopedKey(who: string, key: string | undefined): string | undefined {
+  return key === undefined ? undefined : `${who}|${key}`;
 }
 
 /** Copies the fields that are not undefined (exactOptionalPropertyTypes forbids explicit undefined). */

@@ -22,12 +22,15 @@ export interface SessionLimits {
   commands: { rate: number; periodMs: number; burst: number };
   bytes: { rate: number; periodMs: number; burst: number };
   rejectionsBeforeClose: number;
+  maxDepth: number;
 }
 
 /** A reply frame, and what must happen right after it is written (a subscription going live). */
 export interface Reply {
   frame: string;
   after?: () => void;
+  /** Refused for rate: counts toward `rejectionsBeforeClose`. */
+  rateLimited?: boolean;
 }
 
 /** A command let in to run, or the reply it got without running (invalid, rate limited). */
@@ -40,6 +43,8 @@ export interface CommandHandler {
   closed(session: Session, code: number, reason: string): void;
   /** A text frame came in (for metrics). */
   received?(bytes: number, commands: number): void;
+  /** Handling this connection threw: log and count it; the session then closes with 1011. */
+  failed(session: Session, err: unknown): void;
 }
 
 export interface Subscription {
@@ -86,23 +91,36 @@ export class Session implements ConnectionListener {
 
   onText(frame: string): void {
     if (this.ended) return;
-    const parsed = parseFrame(frame);
+    try {
+      this.admit(frame);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /**
+   * Limits are charged before anything is answered, so invalid or oversized frames cost what valid
+   * ones do: every frame its bytes, every command in it (valid or not) one command token.
+   */
+  private admit(frame: string): void {
+    // A frame larger than the byte burst could never pass: charge it the whole burst instead.
+    const cost = Math.min(frame.length, this.limits.bytes.burst);
+    const bytesOk = this.byteBucket.take(cost);
+    const parsed = parseFrame(frame, this.limits.maxDepth);
     this.handler.received?.(frame.length, parsed.kind === 'close' ? 0 : parsed.items.length);
     if (parsed.kind === 'close') {
       this.close(parsed.code, parsed.reason);
       return;
     }
-    // A frame larger than the byte burst could never pass: charge it the whole burst instead.
-    const bytesOk = this.byteBucket.take(Math.min(frame.length, this.limits.bytes.burst));
     // Admission is decided for the whole frame at once; running is one command at a time.
     const admitted: Admitted[] = [];
     for (const item of parsed.items) {
-      if ('error' in item) {
+      if (!bytesOk || !this.commandBucket.take()) {
+        this.rejectionsInARow++;
+        admitted.push({ reply: { frame: this.rateLimited(item.id, bytesOk, cost) } });
+      } else if ('error' in item) {
         admitted.push({ reply: { frame: errorFrame(item.id, item.error) } });
-      } else if (!bytesOk || !this.commandBucket.take()) {
-        admitted.push({ reply: { frame: this.rateLimited(item.id, bytesOk) } });
       } else {
-        this.rejectionsInARow = 0;
         admitted.push({ command: item });
       }
     }
@@ -113,23 +131,58 @@ export class Session implements ConnectionListener {
     if (!parsed.batch) {
       const only = admitted[0] as Admitted;
       if (only.reply !== undefined) this.send(only.reply.frame);
-      else void this.handler.handle(this, only.command).then((reply) => this.deliver(reply));
+      else this.handler.handle(this, only.command).then((reply) => this.deliver(reply)).catch((err: unknown) => this.fail(err));
       return;
     }
-    void this.runBatch(admitted);
+    this.runBatch(admitted).catch((err: unknown) => this.fail(err));
   }
 
-  /** A batch runs in order and gets one array frame with every reply; then what follows each reply. */
+  /**
+   * A batch runs in order and gets one array frame with every reply; then what follows each reply.
+   * It stops at the first command after its connection closed: nothing runs for a dead session.
+   */
   private async runBatch(items: Admitted[]): Promise<void> {
     const replies: Reply[] = [];
-    for (const item of items) replies.push(item.reply ?? (await this.handler.handle(this, item.command)));
+    for (const item of items) {
+      if (this.ended) return;
+      const reply = item.reply ?? (await this.handler.handle(this, item.command));
+      if (item.command !== undefined) this.counted(reply);
+      replies.push(reply);
+    }
+    if (this.ended) return;
     this.send(`[${replies.map((r) => r.frame).join(',')}]`);
     for (const reply of replies) reply.after?.();
+    this.closeIfRejectedTooOften();
   }
 
   private deliver(reply: Reply): void {
+    this.counted(reply);
     this.send(reply.frame);
     reply.after?.();
+    this.closeIfRejectedTooOften();
+  }
+
+  /** Refusals for rate (the connection's, or a namespace's publish rate) in a row close it. */
+  private counted(reply: Reply): void {
+    if (reply.rateLimited === true) this.rejectionsInARow++;
+    else this.rejectionsInARow = 0;
+  }
+
+  private closeIfRejectedTooOften(): void {
+    if (this.rejectionsInARow >= this.limits.rejectionsBeforeClose) {
+      this.close(CloseCodes.rate_limited, 'rate limit exceeded repeatedly; slow down and reconnect');
+    }
+  }
+
+  /** A bug while handling this connection ends this connection only, with 1011. */
+  private fail(err: unknown): void {
+    this.handler.failed(this, err);
+    if (this.ended) return;
+    try {
+      this.close(CloseCodes.internal_error, 'internal error; reconnect');
+    } catch {
+      // The socket itself is broken: the transport's close event still ends the session.
+    }
   }
 
   onBinary(): void {
@@ -142,7 +195,11 @@ export class Session implements ConnectionListener {
     if (this.ended) return;
     this.ended = true;
     this.clearAuthTimers();
-    this.handler.closed(this, code, reason);
+    try {
+      this.handler.closed(this, code, reason);
+    } catch (err) {
+      this.handler.failed(this, err);
+    }
   }
 
   clearAuthTimers(): void {
@@ -175,14 +232,12 @@ export class Session implements ConnectionListener {
     return this.publishLimits.get(namespace)?.retryAfterMs() ?? 0;
   }
 
-  private rateLimited(id: number, bytesOk: boolean): string {
-    this.rejectionsInARow++;
-    const retryAfterMs = bytesOk ? this.commandBucket.retryAfterMs() : this.byteBucket.retryAfterMs();
+  private rateLimited(id: number, bytesOk: boolean, bytes: number): string {
+    const retryAfterMs = bytesOk ? this.commandBucket.retryAfterMs() : this.byteBucket.retryAfterMs(bytes);
+    const what = bytesOk ? 'too many commands' : 'too many bytes';
     return errorFrame(
       id,
-      new HubError('rate_limited', 'too many commands on this connection; retry after retryAfterMs', {
-        retryAfterMs,
-      }),
+      new HubError('rate_limited', `${what} on this connection; retry after retryAfterMs`, { retryAfterMs }),
     );
   }
 }

@@ -178,6 +178,17 @@ export const serverSchema = z.strictObject({
   shutdownTimeoutMs: positiveInt()
     .default(10_000)
     .describe('On SIGTERM/SIGINT: how long to wait for in-flight work before exiting anyway.'),
+  handshakeTimeoutMs: positiveInt()
+    .default(10_000)
+    .describe(
+      'A TCP connection that has not completed its HTTP request (or WebSocket upgrade) within this is closed; such connections count toward maxConnections and maxConnectionsPerIp while they wait.',
+    ),
+  trustProxy: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      'Addresses of reverse proxies / load balancers (exact IPs, or CIDR like `10.0.0.0/8`, or `loopback`). For a request from one of them, the client address used for limits and logs is the right-most X-Forwarded-For entry that is not itself a trusted proxy. Empty: X-Forwarded-For is ignored.',
+    ),
 });
 
 export const authSchema = z.strictObject({
@@ -232,6 +243,12 @@ export const limitsSchema = z.strictObject({
     .default(20)
     .describe('Rate-limited commands in a row before the connection is closed with the rate-limited code.'),
   presenceTtlMs: positiveInt().default(60_000).describe('Presence entries expire unless refreshed (every third of this).'),
+  maxDepth: positiveInt()
+    .max(1000)
+    .default(64)
+    .describe(
+      'Deepest nesting of arrays and objects accepted in publication data (WebSocket and HTTP API); deeper data is refused with `bad_request`.',
+    ),
 });
 
 export const configSchema = z

@@ -20,6 +20,7 @@ export class Metrics {
   readonly bytesOut: Counter;
   readonly publishLatency: Histogram<'source'>;
   readonly errors: Counter<'code'>;
+  readonly connectionErrors: Counter;
   readonly forbidden: Counter<'action'>;
   readonly rateLimited: Counter<'scope'>;
   readonly engineErrors: Counter<'op'>;
@@ -79,6 +80,11 @@ export class Metrics {
       registers,
     });
     this.errors = new Counter({ name: 'hubbub_errors_total', help: 'Error replies, by code.', labelNames: ['code'], registers });
+    this.connectionErrors = new Counter({
+      name: 'hubbub_connection_failures_total',
+      help: 'Connections closed with 1011 because handling them threw (a bug; each is logged).',
+      registers,
+    });
     this.forbidden = new Counter({
       name: 'hubbub_forbidden_total',
       help: 'Actions refused for want of a capability or namespace permission, by action.',

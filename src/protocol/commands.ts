@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import { CloseCodes, HubError } from './errors.js';
+import { DEFAULT_MAX_DEPTH, jsonDataProblem, wellFormedString } from './validate.js';
 
 /** `namespace:name`: namespace [a-z0-9_-]{1,32}; name up to 200 of [A-Za-z0-9_.=@/!,~-]. */
 const CHANNEL = /^([a-z0-9_-]{1,32}):([A-Za-z0-9_.=@/!,~-]{1,200})$/;
@@ -23,10 +24,12 @@ export function parseChannel(channel: string): { namespace: string; name: string
 const channel = z.string().max(240);
 const count = (max: number) => z.number().int().min(0).max(max);
 const position = z.strictObject({ offset: z.number().int().min(0), epoch: z.string().max(64) });
-const jsonData = z.json();
+/** Checked after the schema, without recursion or copying: see `jsonDataProblem`. */
+const jsonData = z.unknown();
+const member = wellFormedString().min(1).max(256);
 
 const commandSchemas = {
-  connect: z.strictObject({ name: z.string().max(64).optional(), token: z.string().min(1).max(8192).optional() }),
+  connect: z.strictObject({ name: wellFormedString().max(64).optional(), token: z.string().min(1).max(8192).optional() }),
   /** A fresh token for this connection before the current one expires (after an `expiring` push). */
   refresh: z.strictObject({ token: z.string().min(1).max(8192) }),
   subscribe: z.strictObject({
@@ -39,7 +42,7 @@ const commandSchemas = {
     joinLeave: z.boolean().optional(),
   }),
   unsubscribe: z.strictObject({ channel }),
-  publish: z.strictObject({ channel, data: jsonData, idempotencyKey: z.string().min(1).max(128).optional() }),
+  publish: z.strictObject({ channel, data: jsonData, idempotencyKey: wellFormedString().min(1).max(128).optional() }),
   history: z.strictObject({
     channel,
     since: position.optional(),
@@ -49,9 +52,9 @@ const commandSchemas = {
   presence: z.strictObject({ channel }),
   presence_stats: z.strictObject({ channel }),
   top: z.strictObject({ channel, limit: count(1000).optional(), offset: count(1_000_000_000).optional() }),
-  rank: z.strictObject({ channel, member: z.string().min(1).max(256) }),
-  around: z.strictObject({ channel, member: z.string().min(1).max(256), n: count(100).optional() }),
-  incr: z.strictObject({ channel, member: z.string().min(1).max(256), by: z.number() }),
+  rank: z.strictObject({ channel, member }),
+  around: z.strictObject({ channel, member, n: count(100).optional() }),
+  incr: z.strictObject({ channel, member, by: z.number() }),
   ping: z.strictObject({}),
 } as const;
 
@@ -81,7 +84,7 @@ function badFrame(reason: string): ParsedFrame {
   return { kind: 'close', code: CloseCodes.bad_frame, reason };
 }
 
-function parseCommand(raw: unknown): Command | Rejected | string {
+function parseCommand(raw: unknown, maxDepth: number): Command | Rejected | string {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'each command must be a JSON object';
   const { id, method, ...rest } = raw as Record<string, unknown>;
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) {
@@ -99,11 +102,15 @@ function parseCommand(raw: unknown): Command | Rejected | string {
     const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
     return { id, error: new HubError('bad_request', `${method}: ${where}${issue?.message ?? 'invalid'}`) };
   }
+  if (method === 'publish') {
+    const problem = jsonDataProblem((result.data as { data?: unknown }).data, maxDepth);
+    if (problem !== undefined) return { id, error: new HubError('bad_request', `publish: data ${problem}`) };
+  }
   return { id, method, ...result.data } as Command;
 }
 
-/** Parses one text frame; never throws. */
-export function parseFrame(text: string): ParsedFrame {
+/** Parses one text frame; never throws (whatever the text: see test/unit/protocol). */
+export function parseFrame(text: string, maxDepth = DEFAULT_MAX_DEPTH): ParsedFrame {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -115,7 +122,7 @@ export function parseFrame(text: string): ParsedFrame {
   if (list.length === 0 || list.length > MAX_BATCH) return badFrame(`a batch holds 1 to ${MAX_BATCH} commands`);
   const items: (Command | Rejected)[] = [];
   for (const entry of list) {
-    const parsed = parseCommand(entry);
+    const parsed = parseCommand(entry, maxDepth);
     if (typeof parsed === 'string') return badFrame(parsed);
     items.push(parsed);
   }

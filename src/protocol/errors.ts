@@ -65,6 +65,8 @@ export const CloseCodes = {
   unauthorized: 4102,
   kicked: 4103,
   message_too_big: 1009,
+  /** The hub failed while handling this connection (a bug, logged); reconnecting is safe. */
+  internal_error: 1011,
 } as const;
 
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];

@@ -10,3 +10,4 @@ export {
 } from './commands.js';
 export { CloseCodes, type ErrorCode, ErrorCodes, HubError, isHubError, shouldReconnect } from './errors.js';
 export * from './frames.js';
+export { DEFAULT_MAX_DEPTH, jsonDataProblem, wellFormed, wellFormedString } from './validate.js';

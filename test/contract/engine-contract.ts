@@ -200,7 +200,8 @@ export function engineContract(name: string, factory: EngineFactory): void {
         expect(h).toEqual({ publications: [], top: { offset: 2, epoch: r.epoch } });
       });
 
-      it('gives a stable epoch to a reader before the first publication', async () => {
+      it('gives a stable epoch to a subscribed reader before the first publication', async () => {
+        await engine.subscribe('chat:new');
         const before = await engine.history('chat:new');
         expect(before.top.offset).toBe(0);
         const pub = await engine.publish('chat:new', '1', keep(10));

@@ -64,6 +64,8 @@ export class MemoryEngine implements Engine {
   private handler: EngineHandler | undefined;
   private closed = false;
   private readonly interest = new Set<string>();
+  /** Epochs given out for channels with interest that have no stream yet (see `emptyHistory`). */
+  private readonly pendingEpochs = new Map<string, string>();
 
   // Streams in least-recently-used order (re-inserted on use); `mru` skips the re-insert when the
   // same channel is used again, which is the common case under load.
@@ -154,6 +156,7 @@ export class MemoryEngine implements Engine {
 
   async unsubscribe(channel: string): Promise<void> {
     this.interest.delete(channel);
+    this.pendingEpochs.delete(channel);
   }
 
   async publish(channel: string, data: string, options: PublishOptions = {}): Promise<PublishResult> {
@@ -161,7 +164,7 @@ export class MemoryEngine implements Engine {
     const now = this.clock.now();
     const { history, idempotencyKey } = options;
     if (history !== undefined) checkHistoryPolicy(history.size, history.ttlMs);
-    const stream = this.useStream(channel, now, options.metaTtlMs, true);
+    const stream = this.useStream(channel, now, options.metaTtlMs);
     const log = stream.log;
 
     if (idempotencyKey !== undefined) {
@@ -200,8 +203,16 @@ export class MemoryEngine implements Engine {
   async history(channel: string, options: HistoryOptions & StreamOptions = {}): Promise<HistoryResult> {
     if (this.closed) throw closedError();
     const now = this.clock.now();
-    // Reading creates the stream's meta, so that the epoch a subscriber saw stays the epoch.
-    const stream = this.useStream(channel, now, options.metaTtlMs, false);
+    const { limit, since } = options;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
+      throw new HubError('bad_request', `limit must be a non-negative integer, got ${limit}`);
+    }
+    if (since !== undefined && !(Number.isSafeInteger(since.offset) && since.offset >= 0)) {
+      throw new HubError('bad_request', `since.offset must be a non-negative integer, got ${since.offset}`);
+    }
+    const stream = this.liveStream(channel, now);
+    if (stream === undefined) return this.emptyHistory(channel, options);
+    this.touch(stream);
     const log = stream.log;
     const ttlMs = options.history?.ttlMs ?? stream.ttlMs;
     if (ttlMs > 0) {
@@ -223,14 +234,48 @@ export class MemoryEngine implements Engine {
     if (stream !== undefined) this.dropStream(stream);
   }
 
-  /** Finds or creates a channel's stream, expiring it lazily and marking it most recently used. */
-  private useStream(channel: string, now: number, metaTtlMs: number | undefined, published: boolean): Stream {
-    let stream = this.streams.get(channel);
-    if (stream !== undefined && stream.expiresAt <= now) {
-      this.dropStream(stream);
-      this.expiredStreams++;
-      stream = undefined;
+  /**
+   * A channel nobody has published to has no stream: reading it costs nothing and evicts nothing.
+   * While the hub has interest in it, its epoch is kept (and becomes the stream's at the first
+   * publish), so a subscriber's position stays valid; without interest a read gets a fresh one.
+   */
+  private emptyHistory(channel: string, options: HistoryOptions): HistoryResult {
+    let epoch = this.pendingEpochs.get(channel);
+    if (epoch === undefined) {
+      epoch = newEpoch();
+      if (this.interest.has(channel)) this.pendingEpochs.set(channel, epoch);
     }
+    const since = options.since;
+    if (since !== undefined && (since.epoch !== epoch || since.offset !== 0) && options.reverse !== true) {
+      throw new HubError(
+        'unrecoverable_position',
+        `Position ${since.offset} of epoch ${since.epoch} can no longer be recovered: the client must reload its state`,
+        { epoch, top: 0, first: 1 },
+      );
+    }
+    return { publications: [], top: { offset: 0, epoch } };
+  }
+
+  /** The channel's stream unless it has none or it expired (then it is dropped). */
+  private liveStream(channel: string, now: number): Stream | undefined {
+    const stream = this.streams.get(channel);
+    if (stream === undefined || stream.expiresAt > now) return stream;
+    this.dropStream(stream);
+    this.expiredStreams++;
+    return undefined;
+  }
+
+  /** Marks a stream most recently used. */
+  private touch(stream: Stream): void {
+    if (this.mru === stream) return;
+    this.streams.delete(stream.name);
+    this.streams.set(stream.name, stream);
+    this.mru = stream;
+  }
+
+  /** Finds or creates a channel's stream, expiring it lazily and marking it most recently used. */
+  private useStream(channel: string, now: number, metaTtlMs: number | undefined): Stream {
+    let stream = this.liveStream(channel, now);
     const ttl = metaTtlMs ?? this.options.streamMetaTtlMs;
     if (stream === undefined) {
       if (this.streams.size >= this.options.maxStreams) {
@@ -240,9 +285,11 @@ export class MemoryEngine implements Engine {
           this.evicted.streams++;
         }
       }
+      const epoch = this.pendingEpochs.get(channel) ?? newEpoch();
+      this.pendingEpochs.delete(channel);
       stream = {
         name: channel,
-        log: new StreamLog(newEpoch()),
+        log: new StreamLog(epoch),
         expiresAt: ttl > 0 ? now + ttl : Number.POSITIVE_INFINITY,
         ttlMs: 0,
         idempotency: undefined,
@@ -251,12 +298,8 @@ export class MemoryEngine implements Engine {
       this.mru = stream;
       return stream;
     }
-    if (published && ttl > 0) stream.expiresAt = now + ttl;
-    if (this.mru !== stream) {
-      this.streams.delete(channel);
-      this.streams.set(channel, stream);
-      this.mru = stream;
-    }
+    if (ttl > 0) stream.expiresAt = now + ttl;
+    this.touch(stream);
     return stream;
   }
 

@@ -123,3 +123,36 @@ describe('MemoryEngine expiry', () => {
     expect(() => new MemoryEngine({ maxStreams: 0 })).toThrow(/maxStreams/);
   });
 });
+
+describe('MemoryEngine channels nobody publishes to', () => {
+  it('reads them without creating streams, so they evict no other channel under maxStreams', async () => {
+    const { engine } = await engineWith({ maxStreams: 2 });
+    const kept = await engine.publish('chat:kept', '1', keep(10));
+    for (let i = 0; i < 1000; i++) {
+      await engine.subscribe(`chat:fresh-${i}`);
+      await engine.history(`chat:fresh-${i}`, keep(10));
+      await engine.unsubscribe(`chat:fresh-${i}`);
+    }
+    expect((await engine.stats()).streams).toBe(1);
+    const h = await engine.history('chat:kept', keep(10));
+    expect(h.top).toEqual({ offset: 1, epoch: kept.epoch });
+  });
+
+  it('keeps the epoch a subscriber was given for the first publication, and forgets it with the interest', async () => {
+    const { engine } = await engineWith();
+    await engine.subscribe('chat:a');
+    const before = await engine.history('chat:a', keep(10));
+    expect((await engine.history('chat:a', keep(10))).top).toEqual(before.top);
+    const first = await engine.publish('chat:a', 'x', keep(10));
+    expect(first).toMatchObject({ offset: 1, epoch: before.top.epoch });
+
+    await engine.subscribe('chat:b');
+    const b = await engine.history('chat:b', keep(10));
+    await engine.unsubscribe('chat:b');
+    const later = await engine.publish('chat:b', 'y', keep(10));
+    expect(later.epoch).not.toBe(b.top.epoch);
+    await expect(engine.history('chat:b', { ...keep(10), since: b.top })).rejects.toMatchObject({
+      code: 'unrecoverable_position',
+    });
+  });
+});
