@@ -175,8 +175,11 @@ describe.each(['ws', 'uws'] as const)('auth over %s', (transport) => {
     const soon = () => hs256({ sub: 'ann', caps, exp: now() + 2 });
     const refreshing = await connectAs(h, await soon());
     const lapsing = await connectAs(h, await soon());
+    const refused = await connectAs(h, await soon());
     await refreshing.until(() => refreshing.pushesOf('expiring').length === 1, 5000, 'expiring push');
-    await expectCode(refreshing.call('refresh', { token: await hs256({ sub: 'bob', caps }) }), 'unauthorized');
+    // A refresh for another user is refused, and the connection closed with 4102 as documented.
+    await expectCode(refused.call('refresh', { token: await hs256({ sub: 'bob', caps }) }), 'unauthorized');
+    expect((await refused.closed).code).toBe(4102);
     const later = await hs256({ sub: 'ann', caps, exp: now() + 3600 });
     expect(await refreshing.call('refresh', { token: later })).toMatchObject({ expiresAt: expect.any(Number) });
     expect((await lapsing.closed).code).toBe(4005);
