@@ -12,6 +12,7 @@ import type { HttpRequest, HttpResponse } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { ApiKeys } from './api-keys.js';
 import { errorResponse, methodNotAllowed, rateLimited, unauthorized } from './responses.js';
+import { parseQueryString } from './input.js';
 import { apiRoutes, type Route } from './routes.js';
 
 const PREFIX = '/api/';
@@ -45,7 +46,7 @@ export class HttpApi {
     const q = req.url.indexOf('?');
     const path = q < 0 ? req.url : req.url.slice(0, q);
     if (!path.startsWith(PREFIX)) return undefined;
-    const res = await this.answer(req, path, new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1)));
+    const res = await this.answer(req, path, q < 0 ? '' : req.url.slice(q + 1));
     const { metrics } = this.hub;
     // Unknown paths share one label, so a scanner cannot grow the series without bound.
     metrics.httpRequests.inc({ route: this.routes.has(path) ? path : 'other', status: String(res.status) });
@@ -53,7 +54,7 @@ export class HttpApi {
     return res;
   }
 
-  private async answer(req: HttpRequest, path: string, query: URLSearchParams): Promise<HttpResponse> {
+  private async answer(req: HttpRequest, path: string, query: string): Promise<HttpResponse> {
     try {
       return await this.serve(req, path, query);
     } catch (err) {
@@ -65,7 +66,7 @@ export class HttpApi {
     }
   }
 
-  private async serve(req: HttpRequest, path: string, query: URLSearchParams): Promise<HttpResponse> {
+  private async serve(req: HttpRequest, path: string, query: string): Promise<HttpResponse> {
     const policy = this.config.api.rateLimit;
     this.limiter.sweep(this.clock.now(), SWEEP_BUDGET);
     const auth = this.keys.check(req.headers.authorization, req.remoteAddress);
@@ -92,6 +93,6 @@ export class HttpApi {
     const route = this.routes.get(path);
     if (route === undefined) throw new HubError('not_found', `no route ${path}; see docs/http-api.md`);
     if (route.method !== req.method) return methodNotAllowed(req.method, path, route.method);
-    return await route.run({ query, body: req.body });
+    return await route.run({ query: parseQueryString(query), body: req.body });
   }
 }

@@ -3,8 +3,50 @@
 
 import type { z } from 'zod';
 import { HubError } from '../protocol/errors.js';
+import { wellFormed } from '../protocol/validate.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** For query text a leading U+FEFF is part of the value, as URLSearchParams keeps it. */
+const utf8KeepBom = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
+
+/**
+ * Splits a query string as URLSearchParams does, except that text which is not UTF-8 once
+ * percent-decoded is refused: URLSearchParams turns it into U+FFFD, so `%ED%A0%80` (a lone
+ * surrogate) would name the member "\ufffd\ufffd\ufffd", one the caller never meant.
+ */
+export function parseQueryString(text: string): URLSearchParams {
+  const out = new URLSearchParams();
+  // As URLSearchParams: one leading "?" is not part of the first name.
+  for (const pair of (text.startsWith('?') ? text.slice(1) : text).split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const rawName = eq < 0 ? pair : pair.slice(0, eq);
+    const name = decodeComponent(rawName);
+    const value = eq < 0 ? '' : decodeComponent(pair.slice(eq + 1));
+    if (name === undefined || value === undefined) {
+      const field = name ?? rawName;
+      throw new HubError('bad_request', `parameter ${JSON.stringify(field)} is not valid percent-encoded UTF-8`, { field });
+    }
+    out.append(name, value);
+  }
+  return out;
+}
+
+function decodeComponent(text: string): string | undefined {
+  if (!wellFormed(text)) return undefined;
+  let valid = true;
+  // A multi-byte character is one unbroken run of %XX, so each run decodes on its own.
+  const decoded = text.replaceAll('+', ' ').replace(PERCENT_RUN, (run) => {
+    try {
+      return utf8KeepBom.decode(Buffer.from(run.replaceAll('%', ''), 'hex'));
+    } catch {
+      valid = false;
+      return '';
+    }
+  });
+  return valid ? decoded : undefined;
+}
 
 /** Parses a JSON body against `schema`. */
 export function parseBody<S extends z.ZodType>(schema: S, body: Buffer): z.output<S> {

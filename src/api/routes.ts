@@ -66,14 +66,14 @@ export function apiRoutes({ config, hub, engine, log }: ApiDeps): ReadonlyMap<st
   return new Map<string, Route>([
     [
       '/api/publish',
-      post(schemas.publishBody, async ({ channel, data, idempotencyKey }) => {
+      post(schemas.publishBody(config.limits.maxDepth), async ({ channel, data, idempotencyKey }) => {
         const { offset, epoch } = await hub.serverPublish(channel, data, idempotencyKey);
         return json({ offset, epoch });
       }),
     ],
     [
       '/api/broadcast',
-      post(schemas.broadcastBody(config.api.maxBroadcastChannels), async ({ channels, data, idempotencyKey }) => {
+      post(schemas.broadcastBody(config.api.maxBroadcastChannels, config.limits.maxDepth), async ({ channels, data, idempotencyKey }) => {
         const seen = new Set<string>();
         for (const channel of channels) {
           if (seen.has(channel)) throw new HubError('bad_request', `channel ${str(channel)} is named twice`, { field: 'channels' });

@@ -1,13 +1,26 @@
 // The shape of every HTTP API input. Bodies are strict objects (an unknown field is an error,
 // not silently ignored); query parameters arrive as strings and are converted here. Limits match
-// the WebSocket commands' (src/protocol/commands.ts) so both doors accept the same values.
+// the WebSocket commands' (src/protocol/commands.ts) so both doors accept the same values. Every
+// string that is stored or becomes a key must be valid Unicode: engines disagree on lone surrogates.
 
 import { z } from 'zod';
+import type { JsonValue } from '../engine/types.js';
+import { jsonDataProblem, wellFormedString } from '../protocol/validate.js';
 
 /** Checked for format and namespace by the hub (`invalid_channel`, `unknown_namespace`). */
-const channel = z.string().max(240);
-const member = z.string().min(1).max(256);
-const idempotencyKey = z.string().min(1).max(128);
+const channel = wellFormedString().max(240);
+const member = wellFormedString().min(1).max(256);
+const idempotencyKey = wellFormedString().min(1).max(128);
+
+/**
+ * Publication data: the very value JSON.parse made, never a copy (zod's `z.json()` rebuilds it,
+ * dropping `__proto__` keys, and recurses, so deep nesting overflowed the stack).
+ */
+const data = (maxDepth: number) =>
+  z.custom<JsonValue>().superRefine((value, ctx) => {
+    const problem = jsonDataProblem(value, maxDepth);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -18,19 +31,20 @@ const wholeNumber = (min: number, max: number) =>
 
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
-export const publishBody = z.strictObject({ channel, data: z.json(), idempotencyKey: idempotencyKey.optional() });
+export const publishBody = (maxDepth: number) =>
+  z.strictObject({ channel, data: data(maxDepth), idempotencyKey: idempotencyKey.optional() });
 
-export const broadcastBody = (maxChannels: number) =>
+export const broadcastBody = (maxChannels: number, maxDepth: number) =>
   z.strictObject({
     channels: z.array(channel).min(1).max(maxChannels),
-    data: z.json(),
+    data: data(maxDepth),
     idempotencyKey: idempotencyKey.optional(),
   });
 
 export const historyQuery = z.strictObject({
   channel,
   since_offset: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
-  since_epoch: z.string().min(1).max(64).optional(),
+  since_epoch: wellFormedString().min(1).max(64).optional(),
   limit: wholeNumber(0, 1000).optional(),
   reverse: flag.optional(),
 });
@@ -60,15 +74,15 @@ export const aroundQuery = z.strictObject({ channel, member, n: wholeNumber(0, 1
 
 export const disconnectBody = z.strictObject({
   /** '' names every anonymous session. */
-  user: z.string().max(256),
+  user: wellFormedString().max(256),
   reconnect: z.boolean().default(false),
   /** A close reason must fit in 123 bytes. */
-  reason: z.string().max(100).optional(),
+  reason: wellFormedString().max(100).optional(),
 });
 
 export const channelsQuery = z.strictObject({
   limit: wholeNumber(1, 1000).optional(),
-  cursor: z.string().max(1024).optional(),
+  cursor: wellFormedString().max(1024).optional(),
 });
 
 export const emptyQuery = z.strictObject({});

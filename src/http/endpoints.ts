@@ -21,6 +21,14 @@ const JSON_TYPE = { 'content-type': 'application/json' };
 const READY_TIMEOUT_MS = 2000;
 
 export async function serveHttp(req: HttpRequest, at: Endpoints): Promise<HttpResponse> {
+  if (req.method !== 'HEAD') return route(req, at);
+  // A HEAD answer is the GET answer without its body (RFC 9110 9.3.2). A transport that wrote the
+  // body anyway would have the client read it as the start of the next response on the connection.
+  const out = await route({ ...req, method: 'GET' }, at);
+  return { ...out, body: '' };
+}
+
+async function route(req: HttpRequest, at: Endpoints): Promise<HttpResponse> {
   const path = req.url.split('?')[0] ?? '';
   const get = req.method === 'GET';
   if (get && path === '/health') return { status: 200, headers: JSON_TYPE, body: '{"status":"ok"}' };

@@ -1,7 +1,7 @@
 // The HTTP API for backends over real HTTP, on both transports: what a backend gets back from
 // every route, and what WebSocket clients see as a result (publications, board pushes, closes).
 
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { SignJWT } from 'jose';
 import { type Logger, pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -553,6 +553,142 @@ describe.each(transports)('HTTP API over %s', (transport) => {
   });
 });
 
+// Hostile input found by review and by test/e2e/http-api.fuzz.test.ts: each case answered 500 or
+// stored something other than what was sent before it was fixed.
+describe.each(transports)('HTTP API regressions over %s', (transport) => {
+  let hub: ApiHub;
+  const clients: HubTestClient[] = [];
+
+  beforeAll(async () => {
+    hub = await startApiHub(transport, { namespaces, api: { keys: [KEY] }, limits: { maxDepth: 8 } });
+  });
+
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.terminate();
+  });
+
+  afterAll(async () => {
+    await hub.close();
+  });
+
+  const nested = (depth: number) => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+
+  it('answers 400 naming "data", not 500, for data nested a few thousand levels deep (publish and broadcast)', async () => {
+    const deep = nested(5000);
+    const publish = await post(hub, '/api/publish', `{"channel":"chat:deep","data":${deep}}`);
+    expect(publish.status).toBe(400);
+    expect(errorOf(publish)).toEqual({
+      code: 'bad_request',
+      message: expect.stringMatching(/^field "data": .*deeper than 8/),
+      details: { field: 'data' },
+    });
+    const broadcast = await post(hub, '/api/broadcast', `{"channels":["chat:deep"],"data":${deep}}`);
+    expect(broadcast.status).toBe(400);
+    expect(errorOf(broadcast)).toMatchObject({ code: 'bad_request', details: { field: 'data' } });
+    expect((await get(hub, '/api/history?channel=chat:deep')).body.offset).toBe(0);
+  });
+
+  it('takes the depth limit from limits.maxDepth', async () => {
+    expect((await post(hub, '/api/publish', `{"channel":"chat:depth","data":${nested(8)}}`)).status).toBe(200);
+    const over = await post(hub, '/api/publish', `{"channel":"chat:depth","data":${nested(9)}}`);
+    expect(over.status).toBe(400);
+    expect(errorOf(over).details).toEqual({ field: 'data' });
+  });
+
+  it('delivers data with a "__proto__" key exactly as sent, to history and to subscribers', async () => {
+    const data = '{"__proto__":{"x":1},"a":1}';
+    const sub = await HubTestClient.open(hub.url);
+    clients.push(sub);
+    await sub.call('subscribe', { channel: 'chat:proto' });
+    const answer = await post(hub, '/api/publish', `{"channel":"chat:proto","data":${data}}`);
+    expect(answer.status).toBe(200);
+    const history = await fetch(`${hub.base}/api/history?channel=chat:proto`, { headers: { authorization: `Bearer ${KEY}` } });
+    const text = await history.text();
+    expect(text).toContain(`"data":${data}`);
+    await sub.until(() => sub.pushesOf('pub', 'chat:proto').length === 1, 5000, 'the publication');
+    // JSON.parse keeps "__proto__" as an own key, so encoding it again shows what arrived.
+    expect(JSON.stringify(sub.pushesOf('pub', 'chat:proto')[0]?.data)).toBe(data);
+  });
+
+  it.each([
+    ['incr', { channel: 'scores:lone', member: '\ud800', by: 1 }],
+    ['set', { channel: 'scores:lone', member: '\udfff', score: 1 }],
+    ['remove', { channel: 'scores:lone', member: 'a\ud800b' }],
+  ])('refuses a member with a lone surrogate on %s', async (route, body) => {
+    const answer = await post(hub, `/api/leaderboard/${route}`, body);
+    expect(answer.status).toBe(400);
+    expect(errorOf(answer)).toMatchObject({ code: 'bad_request', details: { field: 'member' } });
+    expect((await get(hub, '/api/leaderboard/top?channel=scores:lone')).body).toEqual({ entries: [] });
+  });
+
+  it.each([
+    ['rank', '/api/leaderboard/rank?channel=scores:lone&member=%ED%A0%80'],
+    ['around', '/api/leaderboard/around?channel=scores:lone&member=%ED%BF%BF'],
+  ])('refuses a member percent-encoding a lone surrogate (not valid UTF-8) on %s', async (_route, path) => {
+    // Decoded leniently this would be "\ufffd\ufffd\ufffd": another member's rank, silently.
+    const answer = await get(hub, path);
+    expect(answer.status).toBe(400);
+    expect(errorOf(answer)).toMatchObject({ code: 'bad_request', details: { field: 'member' } });
+  });
+
+  it('keeps U+FFFD as a member of its own: it is valid text', async () => {
+    const answer = await post(hub, '/api/leaderboard/set', { channel: 'scores:fffd', member: '\ufffd', score: 2 });
+    expect(answer.body).toEqual({ updated: true });
+    const rank = await get(hub, '/api/leaderboard/rank?channel=scores:fffd&member=%EF%BF%BD');
+    expect(rank.body).toEqual({ rank: 0, score: 2 });
+  });
+
+  it.each([
+    ['an idempotency key on publish', '/api/publish', { channel: 'chat:lone', data: 1, idempotencyKey: 'k\ud800' }, 'idempotencyKey'],
+    ['an idempotency key on broadcast', '/api/broadcast', { channels: ['chat:lone'], data: 1, idempotencyKey: '\udc00' }, 'idempotencyKey'],
+    ['a user on disconnect', '/api/disconnect', { user: '\ud800' }, 'user'],
+    ['a reason on disconnect', '/api/disconnect', { user: 'u', reason: 'bye\udfff' }, 'reason'],
+  ])('refuses a lone surrogate in %s', async (_what, path, body, field) => {
+    const answer = await post(hub, path, body);
+    expect(answer.status).toBe(400);
+    expect(errorOf(answer)).toMatchObject({ code: 'bad_request', details: { field } });
+    expect((await get(hub, '/api/history?channel=chat:lone')).body.offset).toBe(0);
+  });
+
+  it('answers HEAD like GET but without a body, and the keep-alive connection stays usable after', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const ask = (method: string, path: string, key?: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const headers: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` };
+          const req = request(`${hub.base}${path}`, { method, agent, headers }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await ask('HEAD', '/health')).toEqual({ status: 200, body: '' });
+      expect(await ask('HEAD', '/ready')).toEqual({ status: 200, body: '' });
+      expect(await ask('HEAD', '/api/stats', KEY)).toEqual({ status: 200, body: '' });
+      expect(await ask('HEAD', '/api/publish', KEY)).toEqual({ status: 405, body: '' });
+      expect(await ask('HEAD', '/nowhere')).toEqual({ status: 404, body: '' });
+      // On the same socket: a body sent after a HEAD answer would be read as the next response.
+      expect(await ask('GET', '/health')).toEqual({ status: 200, body: '{"status":"ok"}' });
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it.each([
+    ['publish data', '/api/publish', '{"channel":"chat:inf","data":{"n":1e400}}', 'data'],
+    ['broadcast data', '/api/broadcast', '{"channels":["chat:inf"],"data":[-1e400]}', 'data'],
+    ['an increment', '/api/leaderboard/incr', '{"channel":"scores:inf","member":"a","by":1e400}', 'by'],
+    ['a score', '/api/leaderboard/set', '{"channel":"scores:inf","member":"a","score":-1e400}', 'score'],
+  ])('refuses 1e400 (Infinity once parsed) in %s', async (_what, path, body, field) => {
+    const answer = await post(hub, path, body);
+    expect(answer.status).toBe(400);
+    expect(errorOf(answer)).toMatchObject({ code: 'bad_request', details: { field } });
+    expect((await get(hub, '/api/history?channel=chat:inf')).body.offset).toBe(0);
+  });
+});
+
 describe('HttpApi in process', () => {
   let hub: TestHub;
 
@@ -604,6 +740,13 @@ describe('HttpApi in process', () => {
     const api = new HttpApi(parseConfig({ api: { keys: [KEY] } }), hub.hub, hub.engine, capture().log);
     expect(await request(api, 'GET', '/health')).toBeUndefined();
     expect(await request(api, 'GET', '/apis/x')).toBeUndefined();
+  });
+
+  it('refuses a query string holding a lone surrogate, which only an in-process caller can send', async () => {
+    const api = new HttpApi(parseConfig({ namespaces, api: { keys: [KEY] } }), hub.hub, hub.engine, capture().log);
+    const answer = await request(api, 'GET', '/api/leaderboard/rank?channel=scores:x&member=a\ud800', '', KEY);
+    expect(answer?.status).toBe(400);
+    expect(JSON.parse(String(answer?.body))).toMatchObject({ error: { code: 'bad_request', details: { field: 'member' } } });
   });
 
   it('answers 413 JSON for a body over the limit that a transport let through', async () => {
