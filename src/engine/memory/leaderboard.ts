@@ -4,7 +4,7 @@
 
 import { HubError } from '../../protocol/errors.js';
 import type { LeaderboardEntry, ScoreMode } from '../types.js';
-import { type Entry, RankedTree } from './ranked-tree.js';
+import { type Entry, RankedTree, type RankedTreeOptions } from './ranked-tree.js';
 
 function invalidScore(message: string): HubError {
   return new HubError('invalid_score', message);
@@ -18,7 +18,12 @@ function checkCount(name: string, value: number): void {
 
 export class Leaderboard {
   private readonly index = new Map<string, Entry>();
-  private readonly tree = new RankedTree(this.index);
+  private readonly tree: RankedTree;
+
+  /** `tree` sets node capacities; the defaults suit production, small ones exercise splits in tests. */
+  constructor(tree: RankedTreeOptions = {}) {
+    this.tree = new RankedTree(this.index, tree);
+  }
 
   get size(): number {
     return this.index.size;
@@ -113,6 +118,11 @@ export class Leaderboard {
       removed.push(lowest[1]);
     }
     return removed;
+  }
+
+  /** Throws unless the tree under the board is structurally sound. O(n); for tests. */
+  checkInvariants(): void {
+    this.tree.checkInvariants();
   }
 
   private range(offset: number, limit: number): LeaderboardEntry[] {

@@ -58,7 +58,8 @@ export class Leaderboards {
     } finally {
       if (lb.size === 0) this.boards.delete(board);
     }
-    if (changed) this.changed(board, lb, member, score, maxMembers);
+    // Reported as stored: the board folds -0 into 0, and Redis announces the same.
+    if (changed) this.changed(board, lb, member, score + 0, maxMembers);
     return changed;
   }
 

@@ -5,8 +5,13 @@
 
 import { compareMembers } from './member-order.js';
 
-const LEAF_MAX = 64;
-const BRANCH_MAX = 64;
+/** Node capacities: a leaf's keys, a branch's children. */
+export interface RankedTreeOptions {
+  leafMax?: number;
+  branchMax?: number;
+}
+
+const defaults = { leafMax: 64, branchMax: 64 };
 
 export class Leaf {
   scores: number[] = [];
@@ -20,7 +25,10 @@ class Branch {
   children: (Leaf | Branch)[] = [];
   /** Size of each child's subtree. */
   counts: number[] = [];
-  /** Lower bound of child i's keys (index 0 unused): routes inserts; stays valid after deletes. */
+  /**
+   * Lower bound of child i's keys and above child i - 1's (index 0 unused): routes inserts. Deletes
+   * keep it valid; a borrow that moves a child's first or last key or child rewrites it.
+   */
   sepScores: number[] = [];
   sepMembers: string[] = [];
   parent: Branch | null = null;
@@ -62,10 +70,38 @@ export interface Entry {
 
 export class RankedTree {
   private root: Leaf | Branch = new Leaf();
-  private first: Leaf = this.root as Leaf;
+  /**
+   * The leftmost leaf, for the lowest key. It is never unlinked: splits add leaves to the right of
+   * it and a merge always folds the right node of a pair into the left one.
+   */
+  private readonly first: Leaf = this.root as Leaf;
   private count = 0;
+  private readonly leafMax: number;
+  private readonly branchMax: number;
+  // Below these a non-root node borrows from or merges with a sibling. A quarter rather than the
+  // textbook half leaves room between the split and the merge sizes, so a member moving back and
+  // forth across a boundary does not split and merge the same nodes over and over.
+  private readonly leafMin: number;
+  private readonly branchMin: number;
 
-  constructor(private readonly index: Map<string, Entry>) {}
+  constructor(
+    private readonly index: Map<string, Entry>,
+    options: RankedTreeOptions = {},
+  ) {
+    const { leafMax, branchMax } = { ...defaults, ...options };
+    if (!Number.isSafeInteger(leafMax) || leafMax < 2) {
+      throw new TypeError(`leafMax must be a whole number >= 2, got ${leafMax}`);
+    }
+    if (!Number.isSafeInteger(branchMax) || branchMax < 3) {
+      throw new TypeError(`branchMax must be a whole number >= 3, got ${branchMax}`);
+    }
+    this.leafMax = leafMax;
+    this.branchMax = branchMax;
+    // A merge joins a node one under the minimum with a sibling at the minimum: 2 * min - 1 must
+    // fit in max, and a split's halves must not start out under the minimum.
+    this.leafMin = Math.max(1, Math.floor(leafMax / 4));
+    this.branchMin = Math.max(2, Math.floor(branchMax / 4));
+  }
 
   get size(): number {
     return this.count;
@@ -109,7 +145,7 @@ export class RankedTree {
     insertAt(node.members, i, member);
     this.count++;
     entry.leaf = node;
-    if (node.scores.length > LEAF_MAX) this.splitLeaf(node);
+    if (node.scores.length > this.leafMax) this.splitLeaf(node);
   }
 
   /** Removes a member that is in the tree. */
@@ -128,7 +164,7 @@ export class RankedTree {
     for (let parent = leaf.parent; parent !== null; child = parent, parent = parent.parent) {
       (parent.counts[parent.children.indexOf(child)] as number)--;
     }
-    if (leaf.scores.length === 0 && leaf.parent !== null) this.dropEmpty(leaf);
+    if (leaf.parent !== null && leaf.scores.length < this.leafMin) this.rebalanceLeaf(leaf, leaf.parent);
   }
 
   /**
@@ -174,7 +210,11 @@ export class RankedTree {
     let child: Leaf | Branch = leaf;
     for (let parent = leaf.parent; parent !== null; child = parent, parent = parent.parent) {
       const { children, counts } = parent;
-      for (let k = 0; children[k] !== child; k++) rank += counts[k] as number;
+      for (let k = 0; children[k] !== child; k++) {
+        // A corrupt tree must fail the call, not spin the event loop forever.
+        if (k >= children.length) throw new Error('RankedTree: a node is missing from its parent');
+        rank += counts[k] as number;
+      }
     }
     return rank;
   }
@@ -204,6 +244,78 @@ export class RankedTree {
   lowest(): [number, string] | undefined {
     const leaf = this.first;
     return leaf.scores.length === 0 ? undefined : [leaf.scores[0] as number, leaf.members[0] as string];
+  }
+
+  /**
+   * Throws unless every structural invariant holds: per-node sizes and capacities, parent links,
+   * equal leaf depth, key order across leaves and against separators, the leaf chain and `first`,
+   * and the index. O(n); for tests.
+   */
+  checkInvariants(): void {
+    const fail = (what: string): never => {
+      throw new Error(`RankedTree invariant broken: ${what}`);
+    };
+    type Key = [number, string];
+    const keyAt = (leaf: Leaf, i: number): Key => [leaf.scores[i] as number, leaf.members[i] as string];
+    const below = (a: Key, b: Key): boolean => cmp(a[0], a[1], b[0], b[1]) < 0;
+    const leaves: Leaf[] = [];
+    let leafDepth = -1;
+    // Returns the subtree's size and its lowest and highest keys (a subtree is never empty).
+    const visit = (node: Leaf | Branch, depth: number): [number, Key, Key] => {
+      if (node instanceof Leaf) {
+        const n = node.scores.length;
+        if (node.members.length !== n) fail('a leaf has as many members as scores');
+        if (n > this.leafMax) fail(`a leaf holds ${n} keys, over ${this.leafMax}`);
+        if (node !== this.root && n < this.leafMin) fail(`a leaf holds ${n} keys, under ${this.leafMin}`);
+        if (leafDepth === -1) leafDepth = depth;
+        else if (depth !== leafDepth) fail('all leaves are at one depth');
+        leaves.push(node);
+        for (let i = 0; i < n; i++) {
+          const [score, member] = keyAt(node, i);
+          if (i > 0 && !below(keyAt(node, i - 1), [score, member])) fail('keys ascend strictly in a leaf');
+          const entry = this.index.get(member);
+          if (entry?.leaf !== node || entry.score !== score) fail(`the index entry of ${member} is right`);
+        }
+        return [n, keyAt(node, 0), keyAt(node, n - 1)];
+      }
+      const { children, counts, sepScores, sepMembers } = node;
+      const n = children.length;
+      if (counts.length !== n || sepScores.length !== n || sepMembers.length !== n) {
+        fail('a branch has one count and one separator per child');
+      }
+      if (n > this.branchMax) fail(`a branch has ${n} children, over ${this.branchMax}`);
+      if (n < (node === this.root ? 2 : this.branchMin)) fail(`a branch has ${n} children, too few`);
+      let size = 0;
+      let low: Key | undefined;
+      let high: Key | undefined;
+      for (let i = 0; i < n; i++) {
+        const child = children[i] as Leaf | Branch;
+        if (child.parent !== node) fail('every child points at its parent');
+        const [childSize, childLow, childHigh] = visit(child, depth + 1);
+        if (childSize !== counts[i]) fail(`a branch counts ${counts[i]} keys in a child of ${childSize}`);
+        if (high !== undefined) {
+          const sep: Key = [sepScores[i] as number, sepMembers[i] as string];
+          if (!below(high, sep) || below(childLow, sep)) fail('separators split the keys of their children');
+        }
+        low ??= childLow;
+        high = childHigh;
+        size += childSize;
+      }
+      return [size, low as Key, high as Key];
+    };
+    if (this.root.parent !== null) fail('the root has no parent');
+    let size = 0;
+    if (this.root instanceof Branch || this.root.scores.length > 0) [size] = visit(this.root, 0);
+    else leaves.push(this.root);
+    if (size !== this.count) fail(`the nodes hold ${size} keys, the tree counts ${this.count}`);
+    if (this.index.size !== this.count) fail(`the index holds ${this.index.size} members, not ${this.count}`);
+    if (leaves[0] !== this.first) fail('first is the leftmost leaf');
+    for (let i = 0; i < leaves.length; i++) {
+      const leaf = leaves[i] as Leaf;
+      if (leaf.prev !== (leaves[i - 1] ?? null) || leaf.next !== (leaves[i + 1] ?? null)) {
+        fail('the leaf chain links the leaves in key order');
+      }
+    }
   }
 
   /** Splits an overfull leaf, re-pointing the members that move to the new right half. */
@@ -245,7 +357,7 @@ export class RankedTree {
     insertAt(parent.sepScores, k + 1, sepScore);
     insertAt(parent.sepMembers, k + 1, sepMember);
     right.parent = parent;
-    if (parent.children.length > BRANCH_MAX) this.splitBranch(parent);
+    if (parent.children.length > this.branchMax) this.splitBranch(parent);
   }
 
   private splitBranch(branch: Branch): void {
@@ -263,28 +375,133 @@ export class RankedTree {
     this.attach(branch, right, sepScore, sepMember, rightCount);
   }
 
-  /** Unlinks an empty leaf or branch from its parent, cascading while parents empty out. */
-  private dropEmpty(node: Leaf | Branch): void {
-    if (node instanceof Leaf) {
-      if (node.prev !== null) node.prev.next = node.next;
-      else if (node.next !== null) this.first = node.next;
-      if (node.next !== null) node.next.prev = node.prev;
+  /**
+   * Restores a non-root leaf that fell under the minimum: takes one key from a sibling that can
+   * spare it, else merges with a sibling. Only siblings under the same parent are considered, so
+   * every count to fix is in that parent.
+   */
+  private rebalanceLeaf(leaf: Leaf, parent: Branch): void {
+    const k = parent.children.indexOf(leaf);
+    const left = parent.children[k - 1] as Leaf | undefined;
+    const right = parent.children[k + 1] as Leaf | undefined;
+    if (left !== undefined && left.scores.length > this.leafMin) {
+      const score = left.scores.pop() as number;
+      const member = left.members.pop() as string;
+      insertAt(leaf.scores, 0, score);
+      insertAt(leaf.members, 0, member);
+      (this.index.get(member) as Entry).leaf = leaf;
+      (parent.counts[k - 1] as number)--;
+      (parent.counts[k] as number)++;
+      parent.sepScores[k] = score;
+      parent.sepMembers[k] = member;
+    } else if (right !== undefined && right.scores.length > this.leafMin) {
+      const score = right.scores.shift() as number;
+      const member = right.members.shift() as string;
+      leaf.scores.push(score);
+      leaf.members.push(member);
+      (this.index.get(member) as Entry).leaf = leaf;
+      (parent.counts[k + 1] as number)--;
+      (parent.counts[k] as number)++;
+      parent.sepScores[k + 1] = right.scores[0] as number;
+      parent.sepMembers[k + 1] = right.members[0] as string;
+    } else if (left !== undefined) {
+      this.mergeLeaves(left, leaf, parent, k);
+    } else if (right !== undefined) {
+      this.mergeLeaves(leaf, right, parent, k + 1);
     }
-    const parent = node.parent;
-    if (parent === null) return;
-    const k = parent.children.indexOf(node);
+    // With neither sibling the leaf is a lone child, which only the root may have for a moment
+    // (collapse removes it); it keeps its few keys.
+  }
+
+  /** Folds `right` (child k of `parent`) into its left neighbour `left`. */
+  private mergeLeaves(left: Leaf, right: Leaf, parent: Branch, k: number): void {
+    for (const m of right.members) (this.index.get(m) as Entry).leaf = left;
+    left.scores.push(...right.scores);
+    left.members.push(...right.members);
+    left.next = right.next;
+    if (right.next !== null) right.next.prev = left;
+    right.prev = null;
+    right.next = null;
+    this.removeChild(parent, k);
+  }
+
+  /** Restores a non-root branch that fell under the minimum, as rebalanceLeaf does for leaves. */
+  private rebalanceBranch(branch: Branch, parent: Branch): void {
+    const k = parent.children.indexOf(branch);
+    const left = parent.children[k - 1] as Branch | undefined;
+    const right = parent.children[k + 1] as Branch | undefined;
+    // A branch's separator 0 is unused; the real lower bound of its first child is the
+    // separator the parent keeps for the branch, so that is the one a moved child carries.
+    if (left !== undefined && left.children.length > this.branchMin) {
+      const child = left.children.pop() as Leaf | Branch;
+      const size = left.counts.pop() as number;
+      const sepScore = left.sepScores.pop() as number;
+      const sepMember = left.sepMembers.pop() as string;
+      branch.sepScores[0] = parent.sepScores[k] as number;
+      branch.sepMembers[0] = parent.sepMembers[k] as string;
+      insertAt(branch.children, 0, child);
+      insertAt(branch.counts, 0, size);
+      insertAt(branch.sepScores, 0, sepScore);
+      insertAt(branch.sepMembers, 0, sepMember);
+      child.parent = branch;
+      parent.sepScores[k] = sepScore;
+      parent.sepMembers[k] = sepMember;
+      (parent.counts[k - 1] as number) -= size;
+      (parent.counts[k] as number) += size;
+    } else if (right !== undefined && right.children.length > this.branchMin) {
+      const child = right.children.shift() as Leaf | Branch;
+      const size = right.counts.shift() as number;
+      right.sepScores.shift();
+      right.sepMembers.shift();
+      branch.children.push(child);
+      branch.counts.push(size);
+      branch.sepScores.push(parent.sepScores[k + 1] as number);
+      branch.sepMembers.push(parent.sepMembers[k + 1] as string);
+      child.parent = branch;
+      parent.sepScores[k + 1] = right.sepScores[0] as number;
+      parent.sepMembers[k + 1] = right.sepMembers[0] as string;
+      (parent.counts[k + 1] as number) -= size;
+      (parent.counts[k] as number) += size;
+    } else if (left !== undefined) {
+      this.mergeBranches(left, branch, parent, k);
+    } else if (right !== undefined) {
+      this.mergeBranches(branch, right, parent, k + 1);
+    }
+  }
+
+  /** Folds branch `right` (child k of `parent`) into its left neighbour `left`. */
+  private mergeBranches(left: Branch, right: Branch, parent: Branch, k: number): void {
+    right.sepScores[0] = parent.sepScores[k] as number;
+    right.sepMembers[0] = parent.sepMembers[k] as string;
+    for (const c of right.children) c.parent = left;
+    left.children.push(...right.children);
+    left.counts.push(...right.counts);
+    left.sepScores.push(...right.sepScores);
+    left.sepMembers.push(...right.sepMembers);
+    this.removeChild(parent, k);
+  }
+
+  /** Unlinks child k (already emptied into its left sibling) and rebalances upwards. */
+  private removeChild(parent: Branch, k: number): void {
+    const child = parent.children[k] as Leaf | Branch;
+    // Detached: a walk up from it stops here instead of scanning a parent that no longer has it.
+    child.parent = null;
+    (parent.counts[k - 1] as number) += parent.counts[k] as number;
     removeAt(parent.children, k);
     removeAt(parent.counts, k);
     removeAt(parent.sepScores, k);
     removeAt(parent.sepMembers, k);
-    if (parent.children.length === 0) {
-      this.dropEmpty(parent);
+    if (parent.parent !== null) {
+      if (parent.children.length < this.branchMin) this.rebalanceBranch(parent, parent.parent);
       return;
     }
-    // A lone child becomes the root, so the tree shrinks as it empties.
-    if (parent === this.root && parent.children.length === 1) {
+    // The root alone may go under the minimum, down to one child: that child becomes the root,
+    // so the tree loses a level. Every other branch keeps >= 2 children, so once is enough.
+    if (parent.children.length === 1) {
       const only = parent.children[0] as Leaf | Branch;
       only.parent = null;
+      parent.children = [];
+      parent.counts = [];
       this.root = only;
     }
   }

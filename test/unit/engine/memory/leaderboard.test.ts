@@ -4,8 +4,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Leaderboard } from '../../../../src/engine/memory/leaderboard.js';
+import { Leaderboards } from '../../../../src/engine/memory/leaderboards.js';
 import { compareMembers } from '../../../../src/engine/memory/member-order.js';
-import type { LeaderboardEntry, ScoreMode } from '../../../../src/engine/types.js';
+import type { LeaderboardEntry, LeaderboardUpdate, ScoreMode } from '../../../../src/engine/types.js';
 import { isHubError } from '../../../../src/protocol/errors.js';
 
 /** A seeded generator, so every data set here can be replayed. */
@@ -280,6 +281,39 @@ describe('Leaderboard', () => {
     expect(lb.top(10)).toEqual([{ member: 'a', score: 1, rank: 0 }]);
   });
 
+  it('keeps top, rank and incr right after removing almost every member from the top down', () => {
+    // Increasing scores fill leaves left to right, so 2,100 members make a root with two branches.
+    // Removing from the top emptied the right branch down to one leaf, removing the rest from the
+    // bottom then emptied the left one: the root collapsed onto a one-child branch, whose last
+    // leaf was later unlinked as "empty", leaving a childless root, `first` on a detached leaf,
+    // and the survivor's index entry pointing at it (TypeError on incr, [] from top, and rank
+    // looping forever over a parent that no longer held the leaf).
+    for (const keep of [1030, 1040, 1050]) {
+      const lb = new Leaderboard();
+      const total = 2100;
+      for (let i = 0; i < total; i++) lb.set(`m${i}`, i);
+      lb.checkInvariants();
+      for (let i = total - 1; i >= keep; i--) expect(lb.remove(`m${i}`)).toBe(true);
+      lb.checkInvariants();
+      for (let i = 0; i < keep - 1; i++) expect(lb.remove(`m${i}`)).toBe(true);
+      lb.checkInvariants();
+      const survivor = `m${keep - 1}`;
+      expect(lb.top(10)).toEqual([{ member: survivor, score: keep - 1, rank: 0 }]);
+      expect(lb.incr(survivor, 5)).toBe(keep + 4);
+      // Checked before rank, which walked a broken tree forever: these fail instead of hanging.
+      lb.checkInvariants();
+      expect(lb.top(10)).toEqual([{ member: survivor, score: keep + 4, rank: 0 }]);
+      expect(lb.size).toBe(1);
+      expect(lb.rank(survivor)).toBe(0);
+      expect(lb.around(survivor, 3)).toEqual([{ member: survivor, score: keep + 4, rank: 0 }]);
+      expect(lb.trimTo(0)).toEqual([survivor]);
+      expect(lb.top(10)).toEqual([]);
+      lb.set('again', 1);
+      expect(lb.top(10)).toEqual([{ member: 'again', score: 1, rank: 0 }]);
+      expect(lb.rank('again')).toBe(0);
+    }
+  });
+
   it('keeps ranks consistent with a sorted copy on a 100,000-member board', () => {
     const random = lcg(42);
     const lb = new Leaderboard();
@@ -395,5 +429,16 @@ describe('Leaderboard against a sort-on-read model', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('Leaderboards', () => {
+  it('reports a score set to -0 as 0, the score the board holds', () => {
+    const updates: LeaderboardUpdate[] = [];
+    const boards = new Leaderboards((_board, update) => updates.push(update));
+    expect(boards.set('b', 'a', -0, 'always', undefined)).toBe(true);
+    expect(Object.is(boards.get('b')?.score('a'), 0)).toBe(true);
+    expect(updates).toHaveLength(1);
+    expect(Object.is(updates[0]?.score, 0)).toBe(true);
   });
 });

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Leaderboard } from '../../../../src/engine/memory/leaderboard.js';
 import { compareMembers } from '../../../../src/engine/memory/member-order.js';
+import { type Entry, RankedTree } from '../../../../src/engine/memory/ranked-tree.js';
 
 /** The trivially correct model: a map, sorted on every read, highest score first, Redis ties. */
 class Model {
@@ -26,6 +27,7 @@ function seeded(seed: number): () => number {
 }
 
 function expectSame(board: Leaderboard, model: Model): void {
+  board.checkInvariants();
   const sorted = model.sorted();
   expect(board.size).toBe(sorted.length);
   expect(board.top(sorted.length + 5)).toEqual(sorted);
@@ -160,5 +162,45 @@ describe('Leaderboard edge cases', () => {
     expect(() => board.set('a', 1, 'sometimes' as 'gt')).toThrow(
       expect.objectContaining({ code: 'bad_request' }),
     );
+  });
+});
+
+describe('RankedTree structure', () => {
+  it('rejects node capacities too small to split and merge, with a TypeError', () => {
+    const index = new Map<string, Entry>();
+    expect(() => new RankedTree(index, { leafMax: 1 })).toThrow(
+      new TypeError('leafMax must be a whole number >= 2, got 1'),
+    );
+    expect(() => new RankedTree(index, { branchMax: 2.5 })).toThrow(
+      new TypeError('branchMax must be a whole number >= 3, got 2.5'),
+    );
+  });
+
+  it('shrinks level by level, borrowing and merging, while members leave from both ends', () => {
+    const board = new Leaderboard({ leafMax: 4, branchMax: 4 });
+    const model = new Model();
+    for (let i = 0; i < 500; i++) {
+      board.set(`m${i}`, i);
+      model.scores.set(`m${i}`, i);
+    }
+    board.checkInvariants();
+    for (let lo = 0, hi = 499; lo < hi; lo += 2, hi -= 3) {
+      for (const m of [`m${hi}`, `m${hi - 1}`, `m${hi - 2}`, `m${lo}`, `m${lo + 1}`]) {
+        board.remove(m);
+        model.scores.delete(m);
+        board.checkInvariants();
+      }
+    }
+    expectSame(board, model);
+  });
+
+  it('finds a broken tree with checkInvariants instead of answering from it', () => {
+    const index = new Map<string, Entry>();
+    const tree = new RankedTree(index);
+    tree.insert('a', 1);
+    tree.insert('b', 2);
+    tree.checkInvariants();
+    (index.get('a') as Entry).score = 5; // an index out of step with the leaves
+    expect(() => tree.checkInvariants()).toThrow(/index entry of a/);
   });
 });
