@@ -46,10 +46,15 @@ interface Channel {
   readonly namespace: NamespaceConfig;
   /** Every local subscriber, live or with a subscribe in flight. */
   readonly members: Set<Session>;
-  /** Subscribers whose subscribe reply is not written yet: live publications are buffered for them. */
+  /**
+   * Subscribers not on the channel's topic yet: their reply (or recovery) is not written, so live
+   * publications are buffered for them, or they wait for the feed to pass their floor.
+   */
   readonly pending: Set<Session>;
+  /** The last publication the engine fed for this channel: anything at or below it is a repeat. */
+  fed: StreamPosition | undefined;
   /** Resolves once the engine delivers this channel's events to this node. */
-  readonly interest: Promise<void>;
+  interest: Promise<void>;
   boardTimer: NodeJS.Timeout | undefined;
   lastBoard: string | undefined;
 }
@@ -286,9 +291,18 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     if (channel === CONTROL_CHANNEL) return this.onControl(publication.data);
     const ch = this.channels.get(channel);
     if (ch === undefined) return;
+    const { offset } = publication;
+    const fed = ch.fed;
+    if (fed !== undefined && fed.epoch === epoch && offset <= fed.offset) return;
+    ch.fed = { offset, epoch };
     const frame = publicationFrame(channel, publication, epoch);
     for (const session of ch.pending) {
-      session.subscriptions.get(channel)?.pending?.push({ offset: publication.offset, epoch, frame });
+      const sub = session.subscriptions.get(channel);
+      if (sub === undefined) continue;
+      if (sub.pending !== undefined) this.buffer(session, sub, offset, epoch, frame);
+      else if (sub.floor !== undefined && (epoch !== sub.floor.epoch || offset > sub.floor.offset)) {
+        this.joinTopic(session, ch, sub);
+      }
     }
     this.fanOut(ch, channel, frame);
   }
@@ -490,25 +504,59 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         namespace: ns,
         members: new Set(),
         pending: new Set(),
-        interest: this.engine.subscribe(channelName),
+        interest: Promise.resolve(),
+        fed: undefined,
         boardTimer: undefined,
         lastBoard: undefined,
       };
       this.channels.set(channelName, ch);
+      const channel = ch;
+      channel.interest = this.engine.subscribe(channelName).then((start) => {
+        // What the engine's feed will deliver starts after `start`; it owes nothing up to there.
+        if (channel.fed === undefined) channel.fed = start;
+      });
     }
-    const sub: Subscription = { channel: channelName, namespace: ns, pending: [], joinLeave: cmd.joinLeave ?? true };
+    const sub: Subscription = {
+      channel: channelName,
+      namespace: ns,
+      pending: [],
+      pendingBytes: 0,
+      floor: undefined,
+      present: false,
+      joinLeave: cmd.joinLeave ?? true,
+    };
     session.subscriptions.set(channelName, sub);
     ch.members.add(session);
     ch.pending.add(session);
-    try {
-      await ch.interest;
-      const { result, top } = await this.initialState(channelName, ns, cmd);
+    const stillSubscribed = () => {
       if (session.subscriptions.get(channelName) !== sub) {
         throw new HubError('not_subscribed', `unsubscribed from ${channelName} while subscribing`);
       }
+    };
+    try {
+      await ch.interest;
+      const { result, top, replay } = await this.initialState(channelName, ns, cmd);
+      stillSubscribed();
+      // Join/leave pushes may come ahead of the reply: they carry no offset, so nothing is lost
+      // or repeated, and the subscriber hears its own join.
+      if (ns.joinLeave && sub.joinLeave) session.conn.subscribe(joinLeaveTopic(channelName));
+      // Present before the reply, so a presence read right after `subscribed` includes itself.
+      if (ns.presence) {
+        await this.engine.addPresence(channelName, session.info, {
+          ttlMs: this.config.limits.presenceTtlMs,
+          joinLeave: ns.joinLeave,
+        });
+        sub.present = true;
+        stillSubscribed();
+      }
       const channel = ch;
-      return { frame: replyFrame(cmd.id, result), after: () => this.goLive(session, channel, sub, top) };
+      const after =
+        replay === undefined
+          ? () => this.goLive(session, channel, sub, top)
+          : () => void this.replay(session, channel, sub, replay, top).catch((err: unknown) => this.failed(session, err));
+      return { frame: replyFrame(cmd.id, result), after };
     } catch (err) {
+      if (sub.present && session.subscriptions.get(channelName) !== sub) this.removePresence(session, sub);
       if (session.subscriptions.get(channelName) === sub) this.leave(session, sub);
       throw err;
     }
@@ -519,19 +567,34 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     channel: string,
     ns: NamespaceConfig,
     cmd: CommandOf<'subscribe'>,
-  ): Promise<{ result: string; top: StreamPosition }> {
+  ): Promise<{ result: string; top: StreamPosition; replay?: Publication[] }> {
     const options = streamOptions(ns);
     let publications: Publication[] = [];
     let recovered: boolean | undefined;
     let top: StreamPosition;
+    const { maxPublications, maxReplyBytes } = this.config.recovery;
     if (cmd.since !== undefined) {
       try {
-        ({ publications, top } = await this.engine.history(channel, { ...options, since: cmd.since }));
-        recovered = true;
+        // One more than the limit tells whether the limit is exceeded.
+        ({ publications, top } = await this.engine.history(channel, {
+          ...options,
+          since: cmd.since,
+          limit: maxPublications + 1,
+        }));
+        recovered = publications.length <= maxPublications;
+        if (!recovered) publications = [];
       } catch (err) {
         if (!isHubError(err, 'unrecoverable_position')) throw err;
         ({ top } = await this.engine.history(channel, { ...options, limit: 0 }));
         recovered = false;
+      }
+      if (recovered && publications.length > 0 && replySize(publications) > maxReplyBytes) {
+        // Too much for one frame: the reply gives `since`, and the missed publications follow it.
+        return {
+          result: `{"offset":${cmd.since.offset},"epoch":${str(top.epoch)},"recovered":true${await this.boardEntries(channel, ns)}}`,
+          top,
+          replay: publications,
+        };
       }
     } else if (cmd.last !== undefined && cmd.last > 0) {
       ({ publications, top } = await this.engine.history(channel, { ...options, limit: cmd.last, reverse: true }));
@@ -542,10 +605,41 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     let result = `{"offset":${top.offset},"epoch":${str(top.epoch)}`;
     if (recovered !== undefined) result += `,"recovered":${recovered}`;
     if (publications.length > 0) result += `,"publications":${publicationsJson(publications)}`;
-    if (ns.leaderboard !== undefined) {
-      result += `,"entries":${str(await this.engine.leaderboardTop(channel, ns.leaderboard.top))}`;
+    return { result: `${result}${await this.boardEntries(channel, ns)}}`, top };
+  }
+
+  private async boardEntries(channel: string, ns: NamespaceConfig): Promise<string> {
+    if (ns.leaderboard === undefined) return '';
+    return `,"entries":${str(await this.engine.leaderboardTop(channel, ns.leaderboard.top))}`;
+  }
+
+  /**
+   * Sends a recovery too large for one reply as `pub` pushes, no faster than the connection
+   * drains, so it never trips the slow-consumer limit; live publications wait meanwhile.
+   */
+  private async replay(session: Session, ch: Channel, sub: Subscription, pubs: Publication[], top: StreamPosition): Promise<void> {
+    const lowWater = this.config.server.maxBackpressureBytes / 4;
+    for (const p of pubs) {
+      while (session.conn.bufferedAmount() > lowWater) {
+        await session.drained();
+        if (session.subscriptions.get(ch.name) !== sub || !session.isOpen) return;
+      }
+      if (session.subscriptions.get(ch.name) !== sub || !session.isOpen) return;
+      session.send(publicationFrame(ch.name, p, top.epoch));
     }
-    return { result: `${result}}`, top };
+    this.goLive(session, ch, sub, top);
+  }
+
+  /** Buffers a live publication for a subscriber not live yet; one that overflows must resubscribe. */
+  private buffer(session: Session, sub: Subscription, offset: number, epoch: string, frame: string): void {
+    sub.pendingBytes += frame.length;
+    if (sub.pendingBytes <= this.config.server.maxBackpressureBytes) {
+      sub.pending?.push({ offset, epoch, frame });
+      return;
+    }
+    this.leave(session, sub);
+    // The client resubscribes from what it has by now, so each round makes progress.
+    session.send(resubscribeFrame(sub.channel, 'live publications overtook the recovery; subscribe again with since'));
   }
 
   /**
@@ -555,21 +649,32 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
    */
   private goLive(session: Session, ch: Channel, sub: Subscription, top: StreamPosition): void {
     if (session.subscriptions.get(ch.name) !== sub || !session.isOpen) return;
+    let last: StreamPosition = top;
     for (const p of sub.pending ?? []) {
-      if (p.epoch !== top.epoch || p.offset > top.offset) session.send(p.frame);
+      if (p.epoch !== top.epoch || p.offset > top.offset) {
+        session.send(p.frame);
+        last = p;
+      }
     }
     sub.pending = undefined;
+    sub.pendingBytes = 0;
+    // The engine's feed may still owe this node publications the reply already held (with Redis
+    // the history read can overtake pub/sub): until it passes them, the topic would repeat them.
+    const fed = ch.fed;
+    if (fed !== undefined && (fed.epoch === last.epoch || fed.epoch === '') && fed.offset < last.offset) sub.floor = last;
+    else this.joinTopic(session, ch, sub);
+  }
+
+  private joinTopic(session: Session, ch: Channel, sub: Subscription): void {
+    sub.floor = undefined;
     ch.pending.delete(session);
     session.conn.subscribe(ch.name);
-    const ns = ch.namespace;
-    if (ns.joinLeave && sub.joinLeave) session.conn.subscribe(joinLeaveTopic(ch.name));
-    if (ns.presence) this.addPresence(session, ch.name, ns);
   }
 
   private leave(session: Session, sub: Subscription): void {
     const name = sub.channel;
     session.subscriptions.delete(name);
-    if (sub.pending === undefined && session.isOpen) {
+    if (session.isOpen) {
       session.conn.unsubscribe(name);
       session.conn.unsubscribe(joinLeaveTopic(name));
     }
@@ -583,14 +688,18 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         this.engine.unsubscribe(name).catch((err: unknown) => this.log.error({ err, channel: name }, 'unsubscribe failed'));
       }
     }
-    if (sub.namespace.presence && sub.pending === undefined) {
-      const removal = this.engine
-        .removePresence(name, session.info.client, { joinLeave: sub.namespace.joinLeave })
-        .catch((err: unknown) => this.log.error({ err, channel: name }, 'presence removal failed'));
-      // Shutdown waits for these, so other nodes see the leaves now rather than at presence expiry.
-      this.removals.add(removal);
-      void removal.finally(() => this.removals.delete(removal));
-    }
+    if (sub.present) this.removePresence(session, sub);
+  }
+
+  private removePresence(session: Session, sub: Subscription): void {
+    sub.present = false;
+    const name = sub.channel;
+    const removal = this.engine
+      .removePresence(name, session.info.client, { joinLeave: sub.namespace.joinLeave })
+      .catch((err: unknown) => this.log.error({ err, channel: name }, 'presence removal failed'));
+    // Shutdown waits for these, so other nodes see the leaves now rather than at presence expiry.
+    this.removals.add(removal);
+    void removal.finally(() => this.removals.delete(removal));
   }
 
   private async publish(session: Session, cmd: CommandOf<'publish'>): Promise<string> {
@@ -663,7 +772,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private refreshPresence(): void {
     for (const session of this.sessions) {
       for (const sub of session.subscriptions.values()) {
-        if (sub.namespace.presence && sub.pending === undefined) this.addPresence(session, sub.channel, sub.namespace);
+        if (sub.present) this.addPresence(session, sub.channel, sub.namespace);
       }
     }
   }
@@ -693,6 +802,13 @@ export function notAvailable(what: string, channel: string): HubError {
 /** The history policy of a namespace, as every write and read of its streams passes it. */
 export function streamOptions(ns: NamespaceConfig): StreamOptions {
   return ns.history.size > 0 ? { history: { size: ns.history.size, ttlMs: ns.history.ttlMs } } : {};
+}
+
+/** The size of publications as the reply would hold them, without encoding them. */
+function replySize(pubs: readonly Publication[]): number {
+  let n = 0;
+  for (const p of pubs) n += p.data.length + 64;
+  return n;
 }
 
 /**

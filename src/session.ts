@@ -3,7 +3,7 @@
 // decides everything about channels.
 
 import type { NamespaceConfig } from './config/index.js';
-import type { ClientInfo } from './engine/types.js';
+import type { ClientInfo, StreamPosition } from './engine/types.js';
 import {
   CloseCodes,
   type Command,
@@ -33,6 +33,8 @@ export interface Reply {
   rateLimited?: boolean;
 }
 
+const DRAIN_POLL_MS = 100;
+
 /** A command let in to run, or the reply it got without running (invalid, rate limited). */
 type Admitted = { command: Command; reply?: undefined } | { reply: Reply; command?: undefined };
 
@@ -50,8 +52,20 @@ export interface CommandHandler {
 export interface Subscription {
   readonly channel: string;
   readonly namespace: NamespaceConfig;
-  /** Until the subscribe reply is sent, live publications wait here (frame and offset). */
+  /**
+   * Until the subscribe reply (and any recovery that follows it) is written, live publications
+   * wait here (frame and offset), with their total size.
+   */
   pending: { offset: number; epoch: string; frame: string }[] | undefined;
+  pendingBytes: number;
+  /**
+   * Written and live, but the engine's feed has not yet passed the position the reply gave: the
+   * subscriber joins the channel's topic at the first publication above it, so nothing it already
+   * has is pushed again.
+   */
+  floor: StreamPosition | undefined;
+  /** Its presence entry was added (and so must be removed). */
+  present: boolean;
   joinLeave: boolean;
 }
 
@@ -71,6 +85,7 @@ export class Session implements ConnectionListener {
   private readonly byteBucket: TokenBucket;
   private rejectionsInARow = 0;
   private ended = false;
+  private drainWaiters: (() => void)[] = [];
 
   constructor(
     readonly conn: Connection,
@@ -189,12 +204,32 @@ export class Session implements ConnectionListener {
     this.close(CloseCodes.bad_frame, 'binary frames are not supported; send JSON text frames');
   }
 
-  onDrain(): void {}
+  onDrain(): void {
+    const waiting = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /**
+   * Resolves when the connection's send queue drained, or after a short while (its queue may have
+   * been filled by topic publications, for which no drain is owed), or when it closed.
+   */
+  drained(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.onDrain(), DRAIN_POLL_MS);
+      this.drainWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
 
   onClose(code: number, reason: string): void {
     if (this.ended) return;
     this.ended = true;
     this.clearAuthTimers();
+    this.onDrain();
     try {
       this.handler.closed(this, code, reason);
     } catch (err) {

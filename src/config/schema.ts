@@ -251,6 +251,19 @@ export const limitsSchema = z.strictObject({
     ),
 });
 
+export const recoverySchema = z.strictObject({
+  maxPublications: positiveInt()
+    .default(10_000)
+    .describe(
+      'Most missed publications replayed to one resubscribing client; more answers `recovered: false` at once (the client reloads its state instead).',
+    ),
+  maxReplyBytes: positiveInt()
+    .default(64 * 1024)
+    .describe(
+      'Missed publications up to this size (JSON text) come in the subscribe reply; a larger recovery follows the reply as `pub` pushes, paced by the connection draining, so it never trips the slow-consumer limit.',
+    ),
+});
+
 export const configSchema = z
   .object({
     logLevel: z
@@ -260,6 +273,7 @@ export const configSchema = z
     engine: engineSchema.prefault({ type: 'memory' }).describe('Where shared state lives.'),
     server: serverSchema.prefault({}).describe('Listening socket and connection limits.'),
     limits: limitsSchema.prefault({}).describe('Per-connection limits.'),
+    recovery: recoverySchema.prefault({}).describe('How a resubscribing client gets what it missed.'),
     auth: authSchema.prefault({}).describe('Who may connect: JWT verification and anonymous access.'),
     api: apiSchema.prefault({}).describe('The HTTP API for backends.'),
     metrics: z

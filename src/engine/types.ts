@@ -158,7 +158,13 @@ export interface Engine {
   stats(): Promise<Record<string, number>>;
 
   // Pub/sub and streams. Events are delivered only for channels this node has interest in.
-  subscribe(channel: string): Promise<void>;
+  /**
+   * Starts delivering the channel's events to this node. Resolves with the position after which
+   * its publications are delivered, when delivery may lag the engine's reads (a history read can
+   * see offsets whose events are still on their way); `epoch: ''` matches any epoch. Undefined
+   * when events are delivered synchronously, so a read never overtakes them.
+   */
+  subscribe(channel: string): Promise<StreamPosition | undefined>;
   unsubscribe(channel: string): Promise<void>;
   publish(channel: string, data: string, options?: PublishOptions): Promise<PublishResult>;
   history(channel: string, options?: HistoryOptions & StreamOptions): Promise<HistoryResult>;

@@ -3,7 +3,6 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/index.js';
-import type { Engine } from '../../src/engine/types.js';
 import { expectCode, type Frame, HubTestClient } from '../helpers/hub-client.js';
 import { startTestHub, type TestHub, type TransportName } from '../helpers/hub-server.js';
 
@@ -162,21 +161,18 @@ describe.each(transports)('hostile input over %s', (transport) => {
   });
 
   it('closes only the connection whose handling threw, with 1011, counts it, and keeps serving others', async () => {
-    const engine = hub.engine as Engine & { addPresence: Engine['addPresence'] };
-    const original = engine.addPresence;
     const c = await client();
     const watcher = await client();
     await watcher.call('subscribe', { channel: 'chat:ok' });
-    // A synchronous throw where a promise is expected: a bug outside every command's try/catch.
-    engine.addPresence = () => {
+    // A bug outside every command's try/catch: the next frame's byte count throws, once.
+    const counter = hub.hub.metrics.bytesIn;
+    const inc = counter.inc.bind(counter);
+    counter.inc = () => {
+      counter.inc = inc;
       throw new TypeError('injected fault');
     };
-    try {
-      c.sendRaw('{"id":1,"method":"subscribe","channel":"chat:boom"}');
-      expect((await c.closed).code).toBe(1011);
-    } finally {
-      engine.addPresence = original;
-    }
+    c.sendRaw('{"id":5,"method":"ping"}');
+    expect((await c.closed).code).toBe(1011);
     const other = await client();
     await other.call('publish', { channel: 'chat:ok', data: 'fine' });
     await watcher.until(() => watcher.pushesOf('pub', 'chat:ok').length === 1);

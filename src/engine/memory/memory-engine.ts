@@ -149,9 +149,10 @@ export class MemoryEngine implements Engine {
 
   // ---- pub/sub and streams ----
 
-  async subscribe(channel: string): Promise<void> {
+  async subscribe(channel: string): Promise<undefined> {
     if (this.closed) throw closedError();
     this.interest.add(channel);
+    return undefined;
   }
 
   async unsubscribe(channel: string): Promise<void> {

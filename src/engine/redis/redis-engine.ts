@@ -26,6 +26,7 @@ import type {
   RateLimitPolicy,
   RateLimitResult,
   StreamOptions,
+  StreamPosition,
   WindowCount,
 } from '../types.js';
 import { ChannelFeed, type FeedSink, type FeedStats } from './channel-feed.js';
@@ -72,7 +73,7 @@ export class RedisEngine implements Engine {
   private handler: EngineHandler | undefined;
   private closed = false;
   private readonly feeds = new Map<string, ChannelFeed>();
-  private readonly ready = new Map<string, Promise<void>>();
+  private readonly ready = new Map<string, Promise<StreamPosition>>();
   /**
    * Channels of interest where members come and go with join/leave (added so here, or a join was
    * heard): the only ones whose expiries anybody here needs announced, so the only ones swept.
@@ -225,7 +226,7 @@ export class RedisEngine implements Engine {
 
   // ---- pub/sub and streams ----
 
-  async subscribe(channel: string): Promise<void> {
+  async subscribe(channel: string): Promise<StreamPosition | undefined> {
     if (this.closed) throw closedError();
     const pending = this.ready.get(channel);
     if (pending !== undefined) return pending;
@@ -249,6 +250,8 @@ export class RedisEngine implements Engine {
       try {
         await link.add(topic);
         if (this.feeds.get(channel) === feed) await feed.start();
+        const { offset, epoch } = feed.position;
+        return { offset, epoch: epoch ?? '' };
       } catch (err) {
         if (this.feeds.get(channel) === feed) this.dropInterest(channel, feed);
         throw this.failed(err, 'subscribe');
