@@ -1,7 +1,7 @@
-// The connection: one socket at a time, the connect handshake, command ids with timeouts,
-// batching (everything queued in one tick goes out as one frame), pushes routed to
-// subscriptions, and what to do when the socket ends (reconnect with backoff, refresh the
-// token, or stop for good).
+// The connection: one socket at a time, the connect handshake (with a deadline), command ids
+// with timeouts, batching (everything queued in one tick goes out as one frame), pushes routed to
+// subscriptions, half-open detection, and what to do when the socket ends (reconnect with
+// backoff, refresh the token, or stop for good).
 
 import { Emitter } from './emitter.js';
 import { host } from './env.js';
@@ -57,6 +57,7 @@ const REFUSALS: Record<number, string> = {
 const TOKEN_EXPIRED = 4005;
 
 const closedError = () => new HubError('closed', 'the client was closed');
+const tokenFailed = (e: unknown) => new HubError('token_failed', `the token function failed: ${String(e)}`, true);
 
 export class HubClient extends Emitter<ClientEvents> {
   /** `connecting` -> `connected` -> `disconnected` (a reconnect is scheduled, or `connect()` is awaited) ...; `closed` is final. */
@@ -87,16 +88,20 @@ export class HubClient extends Emitter<ClientEvents> {
   _gen = 0;
   /** @internal */
   _timer: unknown;
-  /** @internal Heartbeat timer and whether a frame arrived since it last fired. */
+  /** @internal The handshake deadline while connecting, then the heartbeat: one socket timer. */
   _hb: unknown;
-  /** @internal */
-  _rx = false;
+  /** @internal When the last frame arrived (Date.now()). */
+  _rx = 0;
   /** @internal The server's `disconnect` push, read when the socket closes. */
   _dc: Frame | undefined;
   /** @internal The token last sent (connect or refresh). */
   _token: string | undefined;
   /** @internal A fresh token was already tried at once after an expiry. */
   _fresh = false;
+  /** @internal Why the last attempt got no socket (the token function or the URL failed): commands fail with it until the next attempt. */
+  _down: HubError | undefined;
+  /** @internal The failure last reported, so a retry loop reports each one once. */
+  _told: string | undefined;
   /** @internal */
   _online = (): void => {
     if (this._timer !== undefined) this.connect();
@@ -149,7 +154,9 @@ export class HubClient extends Emitter<ClientEvents> {
 
   /** @internal The callback runs synchronously with the reply, so pushes behind it see its effects. */
   _call(method: string, params: object, cb: Callback, own?: boolean, direct?: WebSocketLike): void {
-    if (this.state === 'closed') return cb(closedError(), undefined);
+    // Nothing can be sent before a working attempt: say why now rather than time out later.
+    const down = this.state === 'closed' ? closedError() : this._down;
+    if (down) return cb(down, undefined);
     const id = ++this._id;
     const p: Pending = {
       _cmd: { id, method, ...params },
@@ -207,22 +214,33 @@ export class HubClient extends Emitter<ClientEvents> {
   async _connect(): Promise<void> {
     host.clearTimeout(this._timer);
     this._timer = undefined;
+    this._down = undefined;
     const gen = ++this._gen;
     this._set('connecting');
     let token = this._o.token;
-    let ws: WebSocketLike;
     try {
       if (typeof token === 'function') token = await token();
-      if (gen !== this._gen) return;
-      this._token = token;
+    } catch (e) {
+      if (gen === this._gen) this._noSocket(tokenFailed(e));
+      return;
+    }
+    if (gen !== this._gen) return;
+    this._token = token;
+    let ws: WebSocketLike;
+    try {
       ws = new this._WS(this._url);
     } catch (e) {
-      if (gen !== this._gen) return;
-      const err = new HubError('connect_failed', `could not connect: ${String(e)}`, true);
-      this._emit('error', err);
-      return this._retry(0, err.message);
+      return this._noSocket(new HubError('connect_failed', `could not connect: ${String(e)}`, true));
     }
     this._ws = ws;
+    const ms = this._o.handshakeTimeoutMs ?? 5000;
+    // Without a deadline a hub that accepts TCP but never answers keeps the client connecting for ever.
+    this._hb = host.setTimeout(() => {
+      const err = new HubError('timeout', `handshake timed out after ${ms} ms`, true);
+      void this._drop(4004);
+      this._emit('error', err);
+      this._lost(4004, err.message);
+    }, ms);
     ws.onerror = () => {};
     ws.onopen = () =>
       this._call('connect', { token, name: this._o.name }, (err, result) => this._connected(err, result as ConnectInfo), true, ws);
@@ -230,8 +248,41 @@ export class HubClient extends Emitter<ClientEvents> {
     ws.onclose = (e) => this._lost(e.code, e.reason);
   }
 
+  /**
+   * @internal The attempt failed before any socket (the token function threw or rejected, the URL
+   * is bad): likely a bug in the app, which no timeout should hide. Commands waiting, and those made
+   * until the next attempt, fail with it; the SDK retries with backoff all the same, since a token
+   * endpoint may be down only for a while.
+   */
+  _noSocket(err: HubError): void {
+    this._report(err);
+    this._fail(err);
+    this._down = err;
+    this._retry(0, err.message);
+  }
+
+  /**
+   * @internal Emits `error`, or with nobody listening writes it to the console (a failure the app
+   * did not see coming would otherwise leave no trace); a retry loop reports each failure once.
+   */
+  _report(err: HubError): void {
+    if (err.message === this._told) return;
+    this._told = err.message;
+    // A microtask later: a token function that throws at once fails inside the constructor,
+    // before the app could add its listener.
+    void Promise.resolve().then(() =>
+      this._l.error?.size ? this._emit('error', err) : host.console?.error(`hubbub: ${err.message}`),
+    );
+  }
+
+  /** @internal Fails every command waiting for a reply or a connection. */
+  _fail(err: HubError): void {
+    for (const id of this._pending.keys()) this._settle(id, err);
+  }
+
   /** @internal The connect reply. */
   _connected(err: HubError | undefined, info: ConnectInfo): void {
+    host.clearTimeout(this._hb);
     if (err) {
       // The socket dropped first: _lost handles it.
       if (err.code === 'disconnected') return;
@@ -253,6 +304,7 @@ export class HubClient extends Emitter<ClientEvents> {
     }
     this._attempt = 0;
     this._fresh = false;
+    this._told = undefined;
     this.info = info;
     this._set('connected');
     this._beat();
@@ -266,7 +318,7 @@ export class HubClient extends Emitter<ClientEvents> {
 
   /** @internal */
   _receive(data: unknown): void {
-    this._rx = true;
+    this._rx = Date.now();
     let frames: Frame | Frame[];
     try {
       frames = JSON.parse(String(data)) as Frame | Frame[];
@@ -352,7 +404,7 @@ export class HubClient extends Emitter<ClientEvents> {
     host.removeEventListener?.('online', this._online);
     void this._drop();
     this._set('closed');
-    for (const id of this._pending.keys()) this._settle(id, err);
+    this._fail(err);
     for (const s of this._subs.values()) s._end(err);
   }
 
@@ -372,29 +424,26 @@ export class HubClient extends Emitter<ClientEvents> {
   }
 
   /**
-   * @internal Half-open detection: when nothing arrived for two ping intervals, ask; no reply
-   * within the command timeout means the connection is dead although the socket says open.
+   * @internal Half-open detection, on the hub's ping interval: a ping after one silent interval
+   * (pings at the WebSocket level are invisible here, so a quiet hub sends no frames), and the
+   * socket given up on after two, as the hub does on its side. Silence is measured from the last
+   * frame, so the bound holds wherever in a timer's period that frame fell.
    */
   _beat(): void {
     const interval = this.info?.pingIntervalMs;
     if (!interval) return;
-    this._rx = false;
-    this._hb = host.setTimeout(() => {
-      if (!this._rx) {
-        this._call(
-          'ping',
-          {},
-          (err) => {
-            if (err?.code === 'timeout' && this._ws) {
-              void this._drop(4003);
-              this._lost(4003, 'no reply to ping');
-            }
-          },
-          true,
-        );
-      }
-      this._beat();
-    }, 2 * interval);
+    const now = Date.now();
+    // A clock set back would otherwise postpone the next check by as much.
+    if (this._rx > now) this._rx = now;
+    const silent = now - this._rx;
+    if (silent >= 2 * interval) {
+      void this._drop(4003);
+      return this._lost(4003, 'no reply to ping');
+    }
+    const late = silent >= interval;
+    // Its reply is the frame that counts; its own timeout adds nothing.
+    if (late) this._call('ping', {}, () => {}, true);
+    this._hb = host.setTimeout(() => this._beat(), (late ? 2 : 1) * interval - silent);
   }
 
   /** @internal The server says the token expires soon: renew it on the live connection. */
@@ -416,7 +465,7 @@ export class HubClient extends Emitter<ClientEvents> {
         true,
       );
     } catch (e) {
-      this._emit('error', new HubError('token_failed', `the token function failed: ${String(e)}`, true));
+      this._report(tokenFailed(e));
     }
   }
 

@@ -9,6 +9,7 @@ interface Host {
   WebSocket?: WebSocketConstructor;
   addEventListener?(type: 'online', fn: () => void): void;
   removeEventListener?(type: 'online', fn: () => void): void;
+  console?: { error(message: string): void };
 }
 
 export const host = globalThis as unknown as Host;

@@ -31,6 +31,8 @@ export interface HubClientOptions {
   reconnect?: false | { minDelayMs?: number; maxDelayMs?: number };
   /** A command without a reply after this long fails with code `timeout` (default 10000). */
   timeoutMs?: number;
+  /** An attempt whose socket has not opened and had `connect` answered after this long is given up on and retried with backoff (default 5000). */
+  handshakeTimeoutMs?: number;
   /** Shown to the server as the connection's name. */
   name?: string;
   /** @internal Random source for the backoff, so tests can pin it. */

@@ -1,8 +1,9 @@
 // A scriptable fake hub for the SDK's unit tests: a real `ws` server on a free port whose
 // connections record every command and reply, push or close only when a test says so (connect
-// is answered by default). Waits are on frames and events, never on sleeps.
+// is answered by default), and which can leave upgrades unanswered. Waits are on frames and
+// events, never on sleeps.
 
-import { type AddressInfo } from 'node:net';
+import { type AddressInfo, type Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { Signal } from './wait.js';
 
@@ -94,6 +95,12 @@ export class FakeHub {
   };
   /** Poked on every frame and close here; tests poke it from client events too (see watch()). */
   readonly signal = new Signal();
+  /** While true, upgrade requests get no answer at all: a hub that accepted TCP and then hung. */
+  holdUpgrades = false;
+  /** Upgrade requests seen, answered or held. */
+  upgrades = 0;
+  /** The sockets of held upgrades, destroyed on close (the HTTP server would wait for them). */
+  private readonly held: Socket[] = [];
 
   private constructor(
     private readonly server: WebSocketServer,
@@ -106,9 +113,22 @@ export class FakeHub {
   }
 
   static async start(): Promise<FakeHub> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    // verifyClient runs only for requests to the URL, so never before `hub` exists.
+    const server = new WebSocketServer({
+      host: '127.0.0.1',
+      port: 0,
+      verifyClient: (info, accept) => hub.upgrade(info.req.socket, accept),
+    });
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    return new FakeHub(server, `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`);
+    const hub = new FakeHub(server, `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`);
+    return hub;
+  }
+
+  private upgrade(socket: Socket, accept: (ok: boolean) => void): void {
+    this.upgrades++;
+    if (this.holdUpgrades) this.held.push(socket);
+    else accept(true);
+    this.notify();
   }
 
   /** The index-th connection (0-based), waiting for it to open. */
@@ -134,6 +154,7 @@ export class FakeHub {
 
   async close(): Promise<void> {
     for (const c of this.connections) c.terminate();
+    for (const s of this.held) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
