@@ -7,7 +7,7 @@
 import { ConfigError, parseConfig } from './config/index.js';
 import { readConfigSources, usage } from './config/sources.js';
 import { VERSION } from './hub.js';
-import { createLogger } from './observability/index.js';
+import { closeLogger, createLogger, dropLogger, type Logger } from './observability/index.js';
 import { startHub } from './server.js';
 
 /**
@@ -18,7 +18,9 @@ import { startHub } from './server.js';
 function exitOnEscapedFault(): void {
   const fatal = (err: unknown, kind: string) => {
     try {
-      createLogger('fatal').fatal({ err, kind }, 'hubbub: unexpected fault; exiting');
+      // Synchronously and on stderr: these are the last words, and stdout's reader may be stuck.
+      createLogger('fatal', false, { fd: 2, sync: true }).fatal({ err, kind }, 'hubbub: unexpected fault; exiting');
+      if (log !== undefined) dropLogger(log);
     } finally {
       process.exit(70);
     }
@@ -26,6 +28,8 @@ function exitOnEscapedFault(): void {
   process.on('uncaughtException', (err) => fatal(err, 'uncaughtException'));
   process.on('unhandledRejection', (err) => fatal(err, 'unhandledRejection'));
 }
+
+let log: Logger | undefined;
 
 async function main(): Promise<number> {
   exitOnEscapedFault();
@@ -49,7 +53,7 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  log = createLogger(config.logLevel);
   const running = await startHub(config, log, { processMetrics: true });
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -74,12 +78,13 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => {
+  async (code) => {
+    if (log !== undefined) await closeLogger(log);
     // Exit explicitly: a client socket or a keep-alive HTTP connection must not hold us open.
     process.exit(code);
   },
   (err: unknown) => {
-    createLogger('fatal').fatal({ err }, 'hubbub failed to start');
+    createLogger('fatal', false, { fd: 2, sync: true }).fatal({ err }, 'hubbub failed to start');
     process.exit(1);
   },
 );

@@ -1,2 +1,2 @@
-export { createLogger, type Logger } from './logger.js';
+export { closeLogger, createLogger, dropLogger, type Logger } from './logger.js';
 export { Metrics, type MetricsSource } from './metrics.js';

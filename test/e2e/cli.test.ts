@@ -95,3 +95,42 @@ describe('hubbub --help', () => {
     expect(out).toContain('HUBBUB_REDIS_URL');
   });
 });
+
+describe('hubbub process with a stuck or gone log reader', () => {
+  /** Opens and closes `n` connections, each logging an open and a close line. */
+  async function churn(port: number, n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const c = await HubTestClient.open(`ws://127.0.0.1:${port}/ws`, { connect: false });
+      c.close();
+      await c.closed;
+    }
+  }
+
+  it('still shuts down on SIGTERM when nobody reads its stdout (logging never blocks)', async () => {
+    const hub = await spawnHub({ HUBBUB_TRANSPORT: 'ws' });
+    try {
+      // Stop reading: the pipe fills (64 KiB) and a blocking write would freeze the event loop.
+      hub.child.stdout?.pause();
+      hub.child.stdout?.removeAllListeners('data');
+      await churn(hub.port, 400);
+      expect((await fetch(`http://127.0.0.1:${hub.port}/health`)).status).toBe(200);
+      hub.child.kill('SIGTERM');
+      expect(await hub.exited).toBe(0);
+    } finally {
+      hub.child.kill('SIGKILL');
+    }
+  });
+
+  it('still shuts down on SIGTERM after its stdout reader went away', async () => {
+    const hub = await spawnHub({ HUBBUB_TRANSPORT: 'ws' });
+    try {
+      hub.child.stdout?.destroy();
+      await churn(hub.port, 50);
+      expect((await fetch(`http://127.0.0.1:${hub.port}/health`)).status).toBe(200);
+      hub.child.kill('SIGTERM');
+      expect(await hub.exited).toBe(0);
+    } finally {
+      hub.child.kill('SIGKILL');
+    }
+  });
+});
