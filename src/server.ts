@@ -11,6 +11,9 @@ import { CloseCodes } from './protocol/index.js';
 import { createTransport } from './transport/index.js';
 import type { Transport } from './transport/types.js';
 
+/** Connections beyond the WebSocket limits that may be in their handshake (HTTP requests). */
+const HANDSHAKE_HEADROOM = 32;
+
 export interface RunningHub {
   readonly port: number;
   readonly hub: Hub;
@@ -45,6 +48,12 @@ export async function startHub(config: Config, log: Logger, options: StartOption
       slowConsumerCode: CloseCodes.slow_consumer,
       pingIntervalMs: server.pingIntervalMs,
       noPongCode: CloseCodes.no_pong,
+      handshakeTimeoutMs: server.handshakeTimeoutMs,
+      // Handshakes count toward the limits too, with a little room above them so that /health,
+      // /ready and the API still answer on a node full of WebSockets (the hub refuses the upgrades).
+      maxConnections: server.maxConnections + HANDSHAKE_HEADROOM,
+      maxConnectionsPerIp: server.maxConnectionsPerIp + HANDSHAKE_HEADROOM,
+      trustProxy: server.trustProxy,
       hooks: hub,
     },
     log,

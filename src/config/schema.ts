@@ -3,6 +3,7 @@
 // generated from it (`npm run docs:config`), so nothing about an option is written twice.
 
 import { z } from 'zod';
+import { ClientAddresses } from '../transport/client-address.js';
 
 const ms = () => z.number().int().nonnegative();
 const positiveInt = () => z.number().int().positive();
@@ -181,10 +182,18 @@ export const serverSchema = z.strictObject({
   handshakeTimeoutMs: positiveInt()
     .default(10_000)
     .describe(
-      'A TCP connection that has not completed its HTTP request (or WebSocket upgrade) within this is closed; such connections count toward maxConnections and maxConnectionsPerIp while they wait.',
+      'A TCP connection that has not completed its HTTP request (or WebSocket upgrade) within this is closed; such connections count toward maxConnections and maxConnectionsPerIp while they wait. On uWS a connection that has not yet sent its request headers is bounded by uWS itself instead (8-12 s).',
     ),
   trustProxy: z
     .array(z.string().min(1))
+    .superRefine((list, ctx) => {
+      // The transports' own parser decides, so what the schema accepts is what they can use.
+      try {
+        new ClientAddresses(list);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+      }
+    })
     .default([])
     .describe(
       'Addresses of reverse proxies / load balancers (exact IPs, or CIDR like `10.0.0.0/8`, or `loopback`). For a request from one of them, the client address used for limits and logs is the right-most X-Forwarded-For entry that is not itself a trusted proxy. Empty: X-Forwarded-For is ignored.',

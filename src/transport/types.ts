@@ -3,6 +3,7 @@
 // (portable) and uWebSockets.js (fast). Nothing outside src/transport/ imports ws or uWS.
 
 export interface UpgradeRequest {
+  /** The client's address: the TCP peer, or the hop X-Forwarded-For names when the peer is a trusted proxy. */
   remoteAddress: string;
   /** Path and query, e.g. `/ws?token=...`. */
   url: string;
@@ -44,6 +45,7 @@ export interface HttpRequest {
   url: string;
   headers: Readonly<Record<string, string>>;
   body: Buffer;
+  /** As UpgradeRequest.remoteAddress. */
   remoteAddress: string;
 }
 
@@ -79,6 +81,21 @@ export interface TransportOptions {
   pingIntervalMs: number;
   /** Close code used when a connection stopped answering pings. */
   noPongCode: number;
+  /**
+   * A TCP connection that has not completed its HTTP request or WebSocket upgrade within this is
+   * destroyed (default 10 s). uWS only shows a connection once its request headers are in: before
+   * that its own fixed HTTP idle timeout applies (10 s, on 4 s ticks: 8-12 s).
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * Open WebSockets plus connections still in their handshake; past it a new connection is refused
+   * (503). The hub's own check at upgrade sees open ones only. Default: no limit here.
+   */
+  maxConnections?: number;
+  /** As maxConnections, per client address (429). Default: no limit here. */
+  maxConnectionsPerIp?: number;
+  /** Proxies whose X-Forwarded-For names the client: exact IPs, CIDRs, or `loopback`. Default none. */
+  trustProxy?: readonly string[];
   hooks: TransportHooks;
 }
 
@@ -89,6 +106,8 @@ export interface Transport {
   publish(topic: string, frame: string | Buffer): void;
   /** Number of open connections. */
   readonly connections: number;
+  /** TCP connections admitted and still in their handshake (counted toward the connection limits). */
+  readonly handshakes: number;
   /** Stops accepting, closes every connection with `code`, and releases the port. */
   close(code: number, reason: string): Promise<void>;
 }

@@ -1,10 +1,27 @@
 // The fast transport: uWebSockets.js. Topics fan out natively (app.publish); this file adds what
 // uWS lacks for the hub: refusals with a status, our close codes for slow consumers, idle peers
-// and oversized frames, and guards against touching a socket uWS has already closed (that throws).
+// and oversized frames, connection limits that count handshakes, and guards against touching a
+// socket uWS has already closed (that throws).
+//
+// What uWS does natively and JS cannot change (this build; uWebSockets' source still does all but
+// the Content-Length one): a protocol error (reserved bits, unknown opcode, bad fragmentation,
+// control frame > 125 bytes, invalid UTF-8, a frame over maxPayloadLength) drops the TCP connection
+// without a close frame, so the client sees 1006; an unmasked client frame is not detected (it is
+// read as masked and the socket waits for bytes that never come, until idleTimeout); a close frame
+// with an invalid code, a 1-byte payload or a non-UTF-8 reason is answered with an empty close
+// frame (1005) instead of 1002/1007, and valid 1012-1014 and 3000-3999 are refused the same way; a
+// Content-Length of ten digits or more (>= 1 GB) is closed by the HTTP parser before any handler
+// runs, with no answer (uWebSockets >= 20.54 parses it); a TCP connection is invisible to JS until
+// its request headers are in, so it cannot be counted or timed before that: uWS's own HTTP idle
+// timeout (10 s on 4 s ticks: 8-12 s) is its bound. The listener still hears our codes for what JS
+// sees; test/unit/transport/conformance.test.ts lists each case.
 
 import { STATUS_CODES } from 'node:http';
 import type * as uws from '@trufflesuite/uws-js-unofficial';
+import { ConnectionLedger, isRefusal, type Slot } from './admission.js';
 import { settleSend } from './backpressure.js';
+import { ClientAddresses } from './client-address.js';
+import { payloadTooLarge, type ResolvedOptions, resolveOptions } from './options.js';
 import { consultUpgrade } from './upgrade.js';
 import type { Logger } from '../observability/logger.js';
 import type { Connection, ConnectionListener, HttpRequest, Transport, TransportOptions, UpgradeRequest } from './types.js';
@@ -14,7 +31,16 @@ type UwsSocket = uws.WebSocket<UserData>;
 
 interface UserData {
   readonly upgrade: UpgradeRequest;
+  readonly slot: Slot;
   conn: UwsConnection | undefined;
+}
+
+/** An HTTP request whose body is still coming: it counts as a handshake until then. */
+interface PendingRequest {
+  readonly res: uws.HttpResponse;
+  readonly slot: Slot;
+  readonly ip: string;
+  readonly deadline: number;
 }
 
 /** How often buffered amounts are checked; native publishes are only visible this way. */
@@ -22,6 +48,7 @@ const SWEEP_MS = 50;
 /** Reasons uWS gives when it closes a socket itself (always with code 1006 and no close frame). */
 const UWS_TIMEOUT = 'WebSocket timed out from inactivity';
 const UWS_TOO_BIG = 'Received too big message';
+const UWS_BAD_UTF8 = 'Received invalid UTF-8';
 /** Largest WebSocket frame header a server writes; keeps the byte estimate an upper bound. */
 const FRAME_HEADER_MAX = 10;
 /** uWS.send result for a frame dropped over maxBackpressure (uWS then closes the socket). */
@@ -29,11 +56,20 @@ const SEND_DROPPED = 2;
 
 export class UwsTransport implements Transport {
   readonly name = 'uws' as const;
-  /** Bytes published per topic since the last sweep: explains closes uWS makes on its own. */
-  readonly topicBytes = new Map<string, number>();
+  /**
+   * Bytes published per topic in this sweep window and the one before: explains closes uWS makes on
+   * its own. Two windows, because a small frame waits in uWS's topic tree until its loop drains it,
+   * which can be after the next sweep has sampled the socket's buffer.
+   */
+  private topicBytes = new Map<string, number>();
+  private previousTopicBytes = new Map<string, number>();
   readonly hardLimit: number;
+  readonly options: ResolvedOptions;
   private readonly conns = new Set<UwsConnection>();
   private readonly app: uws.TemplatedApp;
+  private readonly addresses: ClientAddresses;
+  private readonly ledger: ConnectionLedger;
+  private readonly pendingRequests = new Set<PendingRequest>();
   private listenSocket: uws.us_listen_socket | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -43,10 +79,13 @@ export class UwsTransport implements Transport {
   private flushScheduled = false;
 
   constructor(
-    readonly options: TransportOptions,
+    options: TransportOptions,
     private readonly log: Logger,
     private readonly uws: UwsModule,
   ) {
+    this.options = resolveOptions(options);
+    this.addresses = new ClientAddresses(this.options.trustProxy);
+    this.ledger = new ConnectionLedger(this.options);
     // uWS's own limits sit at twice ours: below them we close with our codes (a close frame the peer
     // can read); above them uWS drops the socket without one, which the listener still learns as ours.
     this.hardLimit = 2 * options.maxBackpressureBytes;
@@ -70,6 +109,10 @@ export class UwsTransport implements Transport {
 
   get connections(): number {
     return this.conns.size;
+  }
+
+  get handshakes(): number {
+    return this.ledger.handshakes;
   }
 
   listen(): Promise<number> {
@@ -132,6 +175,7 @@ export class UwsTransport implements Transport {
     clearInterval(this.sweepTimer);
     // end() writes the close frame and reports the close synchronously.
     for (const conn of this.conns) conn.close(code, reason);
+    for (const pending of [...this.pendingRequests]) pending.res.close();
     if (this.listenSocket !== undefined) this.uws.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
     // app.close() (uWS >= 20.30, missing from these typings) also drops idle keep-alive HTTP sockets,
@@ -148,28 +192,50 @@ export class UwsTransport implements Transport {
     this.conns.delete(conn);
   }
 
-  /** Closes connections over our backpressure limit and restarts the per-window byte counts. */
+  /** Closes connections over our backpressure limit and requests past their deadline; starts a new window. */
   private sweep(): void {
     const limit = this.options.maxBackpressureBytes;
     for (const conn of this.conns) {
       const buffered = conn.sample();
       if (buffered > limit) conn.close(this.options.slowConsumerCode, 'slow consumer');
     }
-    this.topicBytes.clear();
+    const older = this.previousTopicBytes;
+    older.clear();
+    this.previousTopicBytes = this.topicBytes;
+    this.topicBytes = older;
+    if (this.pendingRequests.size === 0) return;
+    const now = Date.now();
+    for (const pending of this.pendingRequests) {
+      if (pending.deadline > now) continue;
+      this.log.debug({ ip: pending.ip }, 'http request timed out');
+      // onAborted runs from inside close() and releases the slot.
+      pending.res.close();
+    }
+  }
+
+  /** Bytes handed to uWS for `topic` in the last two sweep windows. */
+  recentTopicBytes(topic: string): number {
+    return (this.topicBytes.get(topic) ?? 0) + (this.previousTopicBytes.get(topic) ?? 0);
   }
 
   private onUpgrade(res: uws.HttpResponse, req: uws.HttpRequest, context: uws.us_socket_context_t): void {
     // req is stack-allocated by uWS: copy everything out before doing anything else.
     const headers = copyHeaders(req);
     const upgrade: UpgradeRequest = {
-      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+      remoteAddress: this.remoteAddress(res, headers),
       url: fullUrl(req),
       headers,
     };
     if (this.closing) return refuse(res, 503, 'shutting down');
+    // Requests still sending their bodies count here, as half-open sockets do on ws.
+    const slot = this.ledger.admit(upgrade.remoteAddress);
+    if (isRefusal(slot)) return refuse(res, slot.status, slot.message);
     const refusal = consultUpgrade(this.options.hooks, upgrade, this.log);
-    if (refusal !== undefined) return refuse(res, refusal.status, refusal.message);
-    const data: UserData = { upgrade, conn: undefined };
+    if (refusal !== undefined) {
+      slot.release();
+      return refuse(res, refusal.status, refusal.message);
+    }
+    const data: UserData = { upgrade, slot, conn: undefined };
     res.upgrade(
       data,
       headers['sec-websocket-key'] ?? '',
@@ -177,11 +243,14 @@ export class UwsTransport implements Transport {
       headers['sec-websocket-extensions'] ?? '',
       context,
     );
+    // uWS runs open inside upgrade(); a slot still pending means the socket went away first.
+    if (slot.pending) slot.release();
   }
 
   private onOpen(ws: UwsSocket): void {
     const data = ws.getUserData();
-    const conn = new UwsConnection(this, ws, data.upgrade.remoteAddress);
+    data.slot.opened(data.upgrade.remoteAddress);
+    const conn = new UwsConnection(this, ws, data.upgrade.remoteAddress, data.slot);
     data.conn = conn;
     this.conns.add(conn);
     let listener: ConnectionListener;
@@ -199,17 +268,33 @@ export class UwsTransport implements Transport {
     // A WebSocket upgrade on any other path lands here.
     if (req.getHeader('upgrade') !== '') return refuse(res, 404, 'not found');
     if (this.closing) return refuse(res, 503, 'shutting down');
+    const headers = copyHeaders(req);
     const head = {
       method: req.getCaseSensitiveMethod(),
       url: fullUrl(req),
-      headers: copyHeaders(req),
-      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+      headers,
+      remoteAddress: this.remoteAddress(res, headers),
     };
     const max = this.options.maxHttpBodyBytes;
-    if (Number(head.headers['content-length'] ?? 0) > max) return refuse(res, 413, 'payload too large');
+    // uWS's parser has already closed a Content-Length of ten digits or more before we get here.
+    if (Number(headers['content-length'] ?? 0) > max) return answer(res, payloadTooLarge(max));
+    const slot = this.ledger.admit(head.remoteAddress);
+    if (isRefusal(slot)) return refuse(res, slot.status, slot.message);
+    const pending: PendingRequest = {
+      res,
+      slot,
+      ip: head.remoteAddress,
+      deadline: Date.now() + this.options.handshakeTimeoutMs,
+    };
+    this.pendingRequests.add(pending);
+    const settle = (): void => {
+      this.pendingRequests.delete(pending);
+      slot.release();
+    };
     let done = false;
     res.onAborted(() => {
       done = true;
+      settle();
     });
     const chunks: Buffer[] = [];
     let size = 0;
@@ -220,11 +305,13 @@ export class UwsTransport implements Transport {
         // Answering with closeConnection stops uWS reading the rest of the body.
         done = true;
         chunks.length = 0;
-        return refuse(res, 413, 'payload too large');
+        settle();
+        return answer(res, payloadTooLarge(max));
       }
       // uWS neuters the chunk when this callback returns: keep a copy.
       chunks.push(Buffer.from(chunk.slice(0)));
       if (!isLast) return;
+      settle();
       const req: HttpRequest = { ...head, body: Buffer.concat(chunks) };
       this.options.hooks.onHttp(req).then(
         (out) => reply(res, () => done, out.status, out.headers ?? {}, out.body),
@@ -234,6 +321,10 @@ export class UwsTransport implements Transport {
         },
       );
     });
+  }
+
+  private remoteAddress(res: uws.HttpResponse, headers: Readonly<Record<string, string>>): string {
+    return this.addresses.resolve(Buffer.from(res.getRemoteAddressAsText()).toString(), headers['x-forwarded-for']);
   }
 }
 
@@ -248,12 +339,15 @@ class UwsConnection implements Connection {
   /** uWS dropped a frame over its hard limit: the close it is about to make is a slow consumer. */
   private dropped = false;
   private lastBuffered = 0;
-  private sentSinceSample = 0;
+  /** Bytes queued for this socket alone (sends, and topics it left) in this sweep window and the one before. */
+  private charged = 0;
+  private chargedBefore = 0;
 
   constructor(
     private readonly transport: UwsTransport,
     private readonly ws: UwsSocket,
     readonly remoteAddress: string,
+    private readonly slot: Slot,
   ) {}
 
   attach(listener: ConnectionListener): void {
@@ -263,7 +357,7 @@ class UwsConnection implements Connection {
   send(frame: string | Buffer): boolean {
     if (this.closed) return false;
     if (this.ws.send(frame, false) === SEND_DROPPED) this.dropped = true;
-    this.sentSinceSample += (typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length) + FRAME_HEADER_MAX;
+    this.charged += (typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length) + FRAME_HEADER_MAX;
     return settleSend(this, this.ws.getBufferedAmount(), this.transport.options);
   }
 
@@ -284,7 +378,8 @@ class UwsConnection implements Connection {
     if (this.closed) return;
     this.transport.flush();
     this.ws.unsubscribe(topic);
-    this.topics.delete(topic);
+    // What this topic queued may still sit in the socket's buffer: the estimate keeps counting it.
+    if (this.topics.delete(topic)) this.charged += this.transport.recentTopicBytes(topic);
   }
 
   close(code: number, reason: string): void {
@@ -304,7 +399,8 @@ class UwsConnection implements Connection {
   /** For the sweep: the buffered amount now, which also starts a new estimate window. */
   sample(): number {
     this.lastBuffered = this.closed ? 0 : this.ws.getBufferedAmount();
-    this.sentSinceSample = 0;
+    this.chargedBefore = this.charged;
+    this.charged = 0;
     return this.lastBuffered;
   }
 
@@ -330,6 +426,7 @@ class UwsConnection implements Connection {
   onClosed(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.slot.release();
     this.transport.forget(this);
     const ended = this.ending ?? this.explain(code, reason);
     // uWS calls this synchronously inside end()/close(). Deferring keeps onClose out of the caller's
@@ -342,18 +439,22 @@ class UwsConnection implements Connection {
     const { options } = this.transport;
     if (reason === UWS_TIMEOUT) return { code: options.noPongCode, reason: 'no pong' };
     if (reason === UWS_TOO_BIG) return { code: 1009, reason: 'message too big' };
+    if (reason === UWS_BAD_UTF8) return { code: 1007, reason: 'invalid UTF-8' };
     if (code === 1006 && reason === '' && (this.dropped || this.estimate() > this.transport.hardLimit)) {
       // uWS's hard backpressure stop looks exactly like the peer vanishing. If the bytes queued for
-      // this socket since the last sweep could have crossed the hard limit, it was the stop.
+      // this socket could have crossed the hard limit since it was last sampled, it was the stop.
       return { code: options.slowConsumerCode, reason: 'slow consumer' };
     }
     return { code, reason };
   }
 
-  /** Upper bound on this socket's buffered bytes: last sample plus everything sent or published since. */
+  /**
+   * Upper bound on this socket's buffered bytes: the last sample plus everything handed to uWS for it
+   * in the two windows around that sample (what was queued just before it may not have been in it).
+   */
   private estimate(): number {
-    let bytes = this.lastBuffered + this.sentSinceSample;
-    for (const topic of this.topics) bytes += this.transport.topicBytes.get(topic) ?? 0;
+    let bytes = this.lastBuffered + this.charged + this.chargedBefore;
+    for (const topic of this.topics) bytes += this.transport.recentTopicBytes(topic);
     return bytes;
   }
 }
@@ -397,6 +498,13 @@ function refuse(res: uws.HttpResponse, status: number, message: string): void {
     .writeStatus(statusLine(status))
     .writeHeader('content-type', 'text/plain; charset=utf-8')
     .end(message, true);
+}
+
+/** As refuse, with the answer's own headers (uWS writes Connection: close itself). */
+function answer(res: uws.HttpResponse, out: { status: number; headers: Record<string, string>; body: string }): void {
+  res.writeStatus(statusLine(out.status));
+  for (const [name, value] of Object.entries(out.headers)) if (name !== 'connection') res.writeHeader(name, value);
+  res.end(out.body, true);
 }
 
 /** Asynchronous answer: outside the handler uWS needs the writes corked, and never after an abort. */

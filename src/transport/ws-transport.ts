@@ -1,9 +1,13 @@
 // The portable transport: `ws` on node:http. Upgrades are handled by hand so the hub can refuse
 // them with a status; topics are a Map of subscriber sets; one ping sweep per transport detects
-// half-open sockets; slow consumers are closed before their queues can grow without bound.
+// half-open sockets; slow consumers are closed before their queues can grow without bound. Every
+// TCP connection is admitted against the connection limits and timed until its handshake completes.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import { ConnectionLedger, isRefusal, type Slot } from './admission.js';
 import { settleSend } from './backpressure.js';
+import { canonicalAddress, ClientAddresses } from './client-address.js';
+import { payloadTooLarge, type ResolvedOptions, resolveOptions } from './options.js';
 import { consultUpgrade } from './upgrade.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -21,33 +25,53 @@ const RECEIVER_CLOSE: Readonly<Record<string, number>> = {
   WS_ERR_INVALID_UTF8: 1007,
 };
 
+/** A TCP connection admitted but not yet through its first request or upgrade. */
+interface Handshake {
+  slot: Slot;
+  timer: NodeJS.Timeout;
+}
+
 export class WsTransport implements Transport {
   readonly name = 'ws' as const;
   /** Connections by topic; a publish walks one set. */
   readonly topics = new Map<string, Set<WsConnection>>();
+  readonly options: ResolvedOptions;
   private readonly conns = new Set<WsConnection>();
   private readonly server: Server;
   private readonly wss: WebSocketServer;
+  private readonly addresses: ClientAddresses;
+  private readonly ledger: ConnectionLedger;
+  private readonly pending = new Map<Socket, Handshake>();
   private pingTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private onEmpty: () => void = ignore;
 
   constructor(
-    readonly options: TransportOptions,
+    options: TransportOptions,
     private readonly log: Logger,
   ) {
+    this.options = resolveOptions(options);
+    this.addresses = new ClientAddresses(this.options.trustProxy);
+    this.ledger = new ConnectionLedger(this.options);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxPayloadBytes,
       perMessageDeflate: false,
       clientTracking: false,
     });
-    this.server = createServer((req, res) => this.onRequest(req, res));
+    // Later requests on a kept-alive connection are not admitted again; node's own timers bound them.
+    const timeout = this.options.handshakeTimeoutMs;
+    this.server = createServer({ headersTimeout: timeout, requestTimeout: timeout }, (req, res) => this.onRequest(req, res));
+    this.server.on('connection', (socket: Socket) => this.onSocket(socket));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
   }
 
   get connections(): number {
     return this.conns.size;
+  }
+
+  get handshakes(): number {
+    return this.ledger.handshakes;
   }
 
   listen(): Promise<number> {
@@ -94,6 +118,7 @@ export class WsTransport implements Transport {
       const serverClosed = new Promise<void>((done) => this.server.close(() => done()));
       this.server.closeIdleConnections();
       const allClosed = new Promise<void>((done) => (this.onEmpty = done));
+      for (const socket of this.pending.keys()) socket.destroy();
       for (const conn of this.conns) conn.close(code, reason);
       if (this.conns.size === 0) this.onEmpty();
       // Connections that did not finish their close handshake are terminated by their own timers;
@@ -126,6 +151,37 @@ export class WsTransport implements Transport {
     if (this.conns.size === 0) this.onEmpty();
   }
 
+  /**
+   * Counts a new TCP connection against the limits before it has sent a byte, by its peer address
+   * (a trusted proxy carries many clients: it counts in the total only), and gives it
+   * handshakeTimeoutMs to finish its first request or upgrade.
+   */
+  private onSocket(socket: Socket): void {
+    const peer = canonicalAddress(socket.remoteAddress ?? '');
+    const admitted = this.ledger.admit(this.addresses.isTrusted(peer) ? undefined : peer);
+    if (isRefusal(admitted)) {
+      this.log.debug({ ip: peer, status: admitted.status }, 'connection refused at accept');
+      socket.on('error', ignore);
+      return refuseRaw(socket, admitted.status, admitted.message);
+    }
+    const timer = setTimeout(() => {
+      this.log.debug({ ip: peer }, 'handshake timed out');
+      socket.destroy();
+    }, this.options.handshakeTimeoutMs);
+    timer.unref();
+    this.pending.set(socket, { slot: admitted, timer });
+    socket.once('close', () => this.endHandshake(socket)?.release());
+  }
+
+  /** The handshake is over (request read, upgrade taken, socket gone): stops its clock; hands back its slot. */
+  private endHandshake(socket: Socket): Slot | undefined {
+    const handshake = this.pending.get(socket);
+    if (handshake === undefined) return undefined;
+    clearTimeout(handshake.timer);
+    this.pending.delete(socket);
+    return handshake.slot;
+  }
+
   private sweepPings(): void {
     for (const conn of this.conns) {
       if (conn.awaitingPong) {
@@ -145,20 +201,27 @@ export class WsTransport implements Transport {
     const url = req.url ?? '/';
     if (this.closing !== undefined) return refuseRaw(socket, 503, 'shutting down');
     if (pathOf(url) !== this.options.path) return refuseRaw(socket, 404, 'not found');
+    const headers = flattenHeaders(req);
     const upgrade: UpgradeRequest = {
-      remoteAddress: req.socket.remoteAddress ?? '',
+      remoteAddress: this.addresses.resolve(req.socket.remoteAddress ?? '', headers['x-forwarded-for']),
       url,
-      headers: flattenHeaders(req),
+      headers,
     };
+    // An upgrade after a kept-alive HTTP request: that request's slot is over, this one is admitted anew.
+    const admitted = this.endHandshake(req.socket) ?? this.ledger.admit(upgrade.remoteAddress);
+    if (isRefusal(admitted)) return refuseRaw(socket, admitted.status, admitted.message);
+    // Held until the socket is gone, whether ws takes it, refuses it (bad key) or we do.
+    socket.once('close', () => admitted.release());
     const refusal = consultUpgrade(this.options.hooks, upgrade, this.log);
     if (refusal !== undefined) return refuseRaw(socket, refusal.status, refusal.message);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', ignore);
-      this.accept(ws, upgrade);
+      this.accept(ws, upgrade, admitted);
     });
   }
 
-  private accept(ws: WebSocket, upgrade: UpgradeRequest): void {
+  private accept(ws: WebSocket, upgrade: UpgradeRequest, slot: Slot): void {
+    slot.opened(upgrade.remoteAddress);
     const conn = new WsConnection(this, ws, upgrade.remoteAddress);
     this.conns.add(conn);
     let listener: ConnectionListener;
@@ -176,7 +239,7 @@ export class WsTransport implements Transport {
     if (this.closing !== undefined) return respond(res, 503, {}, 'shutting down');
     const max = this.options.maxHttpBodyBytes;
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > max) return tooLarge(req, res);
+    if (declared > max) return tooLarge(req, res, max);
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer): void => {
@@ -186,20 +249,23 @@ export class WsTransport implements Transport {
         req.off('data', onData);
         req.off('end', onEnd);
         chunks.length = 0;
-        tooLarge(req, res);
+        tooLarge(req, res, max);
         return;
       }
       chunks.push(chunk);
     };
     const onEnd = (): void => {
+      // The request is complete: the connection no longer counts as a handshake.
+      this.endHandshake(req.socket)?.release();
       const body = chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks);
+      const headers = flattenHeaders(req);
       this.options.hooks
         .onHttp({
           method: req.method ?? 'GET',
           url: req.url ?? '/',
-          headers: flattenHeaders(req),
+          headers,
           body,
-          remoteAddress: req.socket.remoteAddress ?? '',
+          remoteAddress: this.addresses.resolve(req.socket.remoteAddress ?? '', headers['x-forwarded-for']),
         })
         .then(
           (out) => respond(res, out.status, out.headers ?? {}, out.body),
@@ -372,9 +438,10 @@ function respond(res: ServerResponse, status: number, headers: Record<string, st
   res.end(body);
 }
 
-function tooLarge(req: IncomingMessage, res: ServerResponse): void {
+function tooLarge(req: IncomingMessage, res: ServerResponse, maxBytes: number): void {
   // Connection: close makes Node end the socket after the reply instead of reading the rest.
-  respond(res, 413, { connection: 'close', 'content-type': 'text/plain; charset=utf-8' }, 'payload too large');
+  const answer = payloadTooLarge(maxBytes);
+  respond(res, answer.status, answer.headers, answer.body);
   req.on('error', ignore);
 }
 

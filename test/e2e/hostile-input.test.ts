@@ -194,3 +194,33 @@ describe.each(transports)('hostile input over %s', (transport) => {
     expect(h.epoch).toBe(first.epoch);
   });
 });
+
+describe.each(transports)('connection limits behind a trusted proxy over %s', (transport) => {
+  let hub: TestHub;
+  const clients: HubTestClient[] = [];
+  afterAll(async () => {
+    for (const c of clients) c.terminate();
+    await hub.close();
+  });
+
+  const from = async (forwardedFor: string) => {
+    const c = await HubTestClient.open(hub.url, { connect: false, headers: { 'x-forwarded-for': forwardedFor } });
+    clients.push(c);
+    return c;
+  };
+
+  it('counts maxConnectionsPerIp by the client X-Forwarded-For names, from a trusted proxy only', async () => {
+    hub = await startTestHub(transport, { server: { trustProxy: ['loopback'], maxConnectionsPerIp: 2 } });
+    await from('203.0.113.5');
+    await from('198.51.100.1, 203.0.113.5');
+    // The third from the same client is refused; another client behind the same proxy is not.
+    await expect(from('203.0.113.5')).rejects.toThrow(/429/);
+    await from('203.0.113.6');
+    await hub.close();
+    // Not trusted: the header is the client's own words, and the proxy's address is what counts.
+    hub = await startTestHub(transport, { server: { maxConnectionsPerIp: 2 } });
+    await from('203.0.113.7');
+    await from('203.0.113.8');
+    await expect(from('203.0.113.9')).rejects.toThrow(/429/);
+  });
+});

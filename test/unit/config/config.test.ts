@@ -36,3 +36,10 @@ describe('docs/configuration.md', () => {
     expect(committed).toContain('`engine.maxHistoryEntries` | integer > 0 | `10000000`');
   });
 });
+
+describe('server.trustProxy', () => {
+  it('accepts IPs, CIDRs and loopback, and names a bad entry at start-up', () => {
+    expect(parseConfig({ server: { trustProxy: ['loopback', '10.0.0.0/8', '::1', '192.0.2.7'] } }).server.trustProxy).toHaveLength(4);
+    expect(() => parseConfig({ server: { trustProxy: ['10.0.0.0/8', 'my-balancer'] } })).toThrow(/server\.trustProxy.*my-balancer/);
+  });
+});

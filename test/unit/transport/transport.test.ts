@@ -1,198 +1,22 @@
 // Both transports against the same expectations, on real sockets: ws clients on port 0, server
 // events observed through the hooks. Every wait is on an event (message, close), never a sleep.
 
-import { EventEmitter, once } from 'node:events';
-import { request } from 'node:http';
 import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { describe, expect, it } from 'vitest';
+import { createTransport, isNativeUws, loadUws } from '../../../src/transport/index.js';
 import {
-  type Connection,
-  createTransport,
-  isNativeUws,
-  loadUws,
-  type Transport,
-  type TransportHooks,
-  type TransportOptions,
-  type UpgradeRequest,
-} from '../../../src/transport/index.js';
-
-const SLOW = 4001;
-const NO_PONG = 4002;
-const silent = pino({ level: 'silent' });
-
-/** Anything changed (a message, an open, a close): waiters re-check their condition. */
-const bus = new EventEmitter().setMaxListeners(0);
-function until(condition: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      if (!condition()) return;
-      bus.off('change', check);
-      resolve();
-    };
-    bus.on('change', check);
-    check();
-  });
-}
-
-interface Closed {
-  code: number;
-  reason: string;
-}
-
-interface ServerSide {
-  conn: Connection;
-  req: UpgradeRequest;
-  texts: string[];
-  binaries: number;
-  drains: number;
-  closed: Closed | undefined;
-}
-
-/** Hooks that record what the server sees. Client text `sub:t` / `unsub:t` (un)subscribes, anything else echoes. */
-class Harness {
-  readonly sides: ServerSide[] = [];
-  readonly hooks: TransportHooks = {
-    onUpgrade: (req) => (req.url.includes('deny') ? { status: 403, message: 'denied' } : undefined),
-    onOpen: (conn, req) => {
-      const side: ServerSide = { conn, req, texts: [], binaries: 0, drains: 0, closed: undefined };
-      this.sides.push(side);
-      bus.emit('change');
-      return {
-        onText(text) {
-          side.texts.push(text);
-          if (text.startsWith('sub:')) {
-            conn.subscribe(text.slice(4));
-            conn.send(`subscribed:${text.slice(4)}`);
-          } else if (text.startsWith('unsub:')) {
-            conn.unsubscribe(text.slice(6));
-            conn.send(`unsubscribed:${text.slice(6)}`);
-          } else {
-            conn.send(`echo:${text}`);
-          }
-          bus.emit('change');
-        },
-        onBinary() {
-          side.binaries++;
-          bus.emit('change');
-        },
-        onDrain() {
-          side.drains++;
-          bus.emit('change');
-        },
-        onClose(code, reason) {
-          expect(side.closed).toBeUndefined();
-          side.closed = { code, reason };
-          bus.emit('change');
-        },
-      };
-    },
-    async onHttp(req) {
-      if (req.url === '/health') return { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
-      if (req.method === 'POST') return { status: 200, body: `got ${req.body.length} bytes` };
-      return { status: 404, body: 'not found' };
-    },
-  };
-
-  async side(n: number): Promise<ServerSide> {
-    await until(() => this.sides.length >= n);
-    return this.sides[n - 1] as ServerSide;
-  }
-
-  async closedOf(side: ServerSide): Promise<Closed> {
-    await until(() => side.closed !== undefined);
-    return side.closed as Closed;
-  }
-}
-
-class Client {
-  readonly messages: string[] = [];
-  closed: Closed | undefined;
-  readonly closing: Promise<Closed>;
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer) => {
-      this.messages.push(data.toString('utf8'));
-      bus.emit('change');
-    });
-    ws.on('error', () => {});
-    this.closing = new Promise((resolve) =>
-      ws.on('close', (code: number, reason: Buffer) => {
-        this.closed = { code, reason: reason.toString() };
-        bus.emit('change');
-        resolve(this.closed);
-      }),
-    );
-  }
-
-  get socket(): Socket {
-    return (this.ws as unknown as { _socket: Socket })._socket;
-  }
-
-  /** Sends a text and waits for the reply that proves the server handled it. */
-  async ask(text: string, reply: string): Promise<void> {
-    this.ws.send(text);
-    await until(() => this.messages.includes(reply));
-  }
-}
-
-const opened: Array<{ transport: Transport; clients: Client[] }> = [];
-afterEach(async () => {
-  for (const { transport, clients } of opened.splice(0)) {
-    for (const c of clients) c.ws.terminate();
-    await transport.close(1001, 'test over');
-  }
-});
-
-async function start(kind: 'ws' | 'uws', overrides: Partial<TransportOptions> = {}) {
-  const harness = new Harness();
-  const transport = createTransport(
-    kind,
-    { ...baseOptions(), hooks: harness.hooks, ...overrides },
-    silent,
-  );
-  const port = await transport.listen();
-  const clients: Client[] = [];
-  opened.push({ transport, clients });
-  const connect = async (path = '/ws', options: WebSocket.ClientOptions = {}): Promise<Client> => {
-    const client = new Client(new WebSocket(`ws://127.0.0.1:${port}${path}`, options));
-    clients.push(client);
-    await once(client.ws, 'open');
-    return client;
-  };
-  return { transport, harness, port, connect };
-}
-
-/** Tries an upgrade the server should refuse; resolves with the HTTP status and body. */
-async function refusedUpgrade(url: string): Promise<{ status: number; body: string }> {
-  const ws = new WebSocket(url);
-  ws.on('error', () => {});
-  const [, res] = (await once(ws, 'unexpected-response')) as [unknown, NodeJS.ReadableStream & { statusCode: number }];
-  let body = '';
-  for await (const chunk of res) body += String(chunk);
-  return { status: res.statusCode, body };
-}
-
-function http(
-  port: number,
-  method: string,
-  path: string,
-  body?: Buffer,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+  baseOptions,
+  Harness,
+  http,
+  NO_PONG,
+  opened,
+  refusedUpgrade,
+  silent,
+  SLOW,
+  start,
+  until,
+} from '../../helpers/transport-harness.js';
 
 describe.each(['ws', 'uws'] as const)('%s transport', (kind) => {
   it('hands text to the listener and sends replies; reports address, url and headers', async () => {
@@ -396,17 +220,3 @@ describe('createTransport', () => {
     expect(isNativeUws(probe.ok ? probe.module : undefined)).toBe(true);
   });
 });
-
-function baseOptions(): Omit<TransportOptions, 'hooks'> {
-  return {
-    host: '127.0.0.1',
-    port: 0,
-    path: '/ws',
-    maxPayloadBytes: 1024,
-    maxHttpBodyBytes: 1024,
-    maxBackpressureBytes: 64 * 1024,
-    slowConsumerCode: SLOW,
-    pingIntervalMs: 30_000,
-    noPongCode: NO_PONG,
-  };
-}

@@ -1,0 +1,41 @@
+// Transport options with their defaults applied once, plus the answers both transports give for an
+// HTTP request they refuse before it reaches the hub, in the hub's JSON error shape.
+
+import type { TransportOptions } from './types.js';
+
+export type ResolvedOptions = Required<TransportOptions>;
+
+const DEFAULTS = {
+  handshakeTimeoutMs: 10_000,
+  maxConnections: Number.POSITIVE_INFINITY,
+  maxConnectionsPerIp: Number.POSITIVE_INFINITY,
+  trustProxy: [] as readonly string[],
+};
+
+export function resolveOptions(options: TransportOptions): ResolvedOptions {
+  const resolved: ResolvedOptions = { ...DEFAULTS, ...options };
+  if (!(resolved.handshakeTimeoutMs > 0)) {
+    throw new TypeError(`handshakeTimeoutMs must be a positive number of milliseconds, got ${resolved.handshakeTimeoutMs}`);
+  }
+  return resolved;
+}
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * What src/api/responses.ts sends for `payload_too_large`, so a backend sees one shape whether the
+ * transport or the API refused the body. Connection: close, because the rest of the body is not read.
+ */
+export function payloadTooLarge(maxBytes: number): Answer {
+  return {
+    status: 413,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', connection: 'close' },
+    body: JSON.stringify({
+      error: { code: 'payload_too_large', message: `the request body exceeds ${maxBytes} bytes`, details: { maxBytes } },
+    }),
+  };
+}
