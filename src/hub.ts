@@ -427,6 +427,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         user: session.info.user,
         version: VERSION,
         pingIntervalMs: this.config.server.pingIntervalMs,
+        maxPayloadBytes: this.config.server.maxPayloadBytes,
         ...(session.expiresAt === undefined ? {} : { expiresAt: session.expiresAt }),
       };
       return { frame: replyFrame(cmd.id, str(result)) };

@@ -56,6 +56,20 @@ const REFUSALS: Record<number, string> = {
 };
 const TOKEN_EXPIRED = 4005;
 
+/** UTF-8 bytes of a string (JSON.stringify leaves no lone surrogates unescaped). */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c < 0xdc00) {
+      // A surrogate pair: one code point of 4 bytes.
+      n += 4;
+      i++;
+    } else n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+  }
+  return n;
+}
+
 const closedError = () => new HubError('closed', 'the client was closed');
 const tokenFailed = (e: unknown) => new HubError('token_failed', `the token function failed: ${String(e)}`, true);
 
@@ -185,16 +199,37 @@ export class HubClient extends Emitter<ClientEvents> {
     return this._o.timeoutMs ?? 10_000;
   }
 
-  /** @internal Writes the outbox: one command as an object, more as arrays of at most 100 (the server's batch limit). */
+  /**
+   * @internal Writes the outbox: one command as an object, more as arrays of at most 100 (the
+   * server's batch limit) that fit the hub's frame limit. A command that cannot fit alone fails
+   * here with `message_too_big`: sent, it would only get the socket closed (and be sent again).
+   */
   _flush(): void {
     this._flushQueued = false;
     const ws = this._ws;
     if (this.state !== 'connected' || !ws) return;
-    while (this._outbox.length) {
-      const batch = this._outbox.splice(0, 100);
-      for (const p of batch) p._sent = true;
-      ws.send(JSON.stringify(batch.length > 1 ? batch.map((p) => p._cmd) : batch[0]?._cmd));
+    const max = this.info?.maxPayloadBytes ?? Infinity;
+    let batch: string[] = [];
+    let size = 1;
+    const send = () => {
+      if (batch.length) ws.send(batch.length > 1 ? `[${batch.join(',')}]` : (batch[0] as string));
+      batch = [];
+      size = 1;
+    };
+    for (const p of this._outbox.splice(0)) {
+      const text = JSON.stringify(p._cmd);
+      // UTF-8 is at most 3 bytes per UTF-16 unit: only near the limit is the exact size worth counting.
+      const bytes = text.length * 3 + 2 < max ? text.length : utf8Length(text);
+      if (bytes + 2 > max) {
+        this._settle(p._cmd.id, new HubError('message_too_big', `this command is ${bytes} bytes; the hub takes frames of at most ${max}`));
+        continue;
+      }
+      if (batch.length === 100 || size + bytes + 1 > max) send();
+      p._sent = true;
+      batch.push(text);
+      size += bytes + 1;
     }
+    send();
   }
 
   /** @internal Completes a command once, whichever comes first: its reply, its timeout, a drop or close. */

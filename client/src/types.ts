@@ -67,6 +67,8 @@ export interface ConnectInfo {
   user: string;
   version: string;
   pingIntervalMs: number;
+  /** The largest frame the hub takes (older hubs do not say). */
+  maxPayloadBytes?: number;
   expiresAt?: number;
 }
 

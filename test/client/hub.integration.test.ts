@@ -86,6 +86,21 @@ describe.each(cases)('HubClient against the hub over %s (%s)', (transport, impl)
     await running.close();
   });
 
+  it('refuses a command larger than the hub takes with message_too_big, without losing the connection', async () => {
+    const c = client();
+    await signal.until(() => c.state === 'connected', 5000, 'connected');
+    expect(c.info?.maxPayloadBytes).toBe(64 * 1024);
+    const drops = watch(signal, c, 'disconnected');
+    const big = 'x'.repeat(70 * 1024);
+    await expect(c.publish('chat:big', { big })).rejects.toMatchObject({ code: 'message_too_big' });
+    // Commands of one tick that fit one by one but not together go out in several frames.
+    const parts = 'y'.repeat(20 * 1024);
+    const acks = await Promise.all([1, 2, 3, 4, 5].map((i) => c.publish('chat:big', { i, parts })));
+    expect(acks.map((a) => a.offset)).toEqual([1, 2, 3, 4, 5]);
+    expect(drops).toHaveLength(0);
+    expect(c.state).toBe('connected');
+  });
+
   it('publishes with an ack and delivers to subscribers with the publisher as from', async () => {
     const alice = client();
     const bob = client();
