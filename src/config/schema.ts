@@ -167,7 +167,7 @@ export const serverSchema = z.strictObject({
   maxBackpressureBytes: positiveInt()
     .default(1024 * 1024)
     .describe('Unsent bytes a connection may queue before it is closed as a slow consumer.'),
-  pingIntervalMs: positiveInt().default(25_000).describe('Server ping interval; silent for two intervals closes.'),
+  pingIntervalMs: positiveInt().default(25_000).describe('Server ping interval; a connection silent for two intervals is closed (uWS: within two intervals + 4 s, and no sooner than 8 s).'),
   maxConnections: positiveInt().default(100_000).describe('Connections on this node.'),
   maxConnectionsPerIp: positiveInt().default(1000).describe('Connections from one address.'),
   allowedOrigins: z
