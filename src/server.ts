@@ -26,10 +26,12 @@ export interface RunningHub {
 export interface StartOptions {
   /** Export process metrics too (once per process: the CLI). */
   processMetrics?: boolean;
+  /** An engine built by the caller instead of the one the configuration names. */
+  engine?: Engine;
 }
 
 export async function startHub(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningHub> {
-  const engine = createEngine(config.engine, undefined, log);
+  const engine = options.engine ?? createEngine(config.engine, undefined, log);
   const hub = new Hub(config, engine, log, { processMetrics: options.processMetrics ?? false });
   await engine.start(hub);
   await hub.start();

@@ -6,6 +6,8 @@
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/index.js';
+import { MemoryEngine } from '../../src/engine/index.js';
+import type { EngineHandler, StreamPosition } from '../../src/engine/types.js';
 import { type Frame, HubTestClient } from '../helpers/hub-client.js';
 import { startTestHub, type TestHub, type TransportName } from '../helpers/hub-server.js';
 import { redisAvailable, RedisServer } from '../helpers/redis-server.js';
@@ -158,6 +160,63 @@ describe('the delivery floor on the Redis engine', () => {
       const { members } = (await c.call('presence', { channel: `chat:here-${i}` })) as { members: Frame[] };
       expect(members.map((m) => m.client)).toContain((c.frames[0]?.result as Frame).client);
       c.terminate();
+    }
+  });
+});
+
+/** A memory engine whose feed lags its reads, as Redis pub/sub can lag a history read. */
+class LaggingEngine extends MemoryEngine {
+  readonly held: (() => void)[] = [];
+
+  override async start(handler: EngineHandler): Promise<void> {
+    const held = this.held;
+    await super.start({
+      ...handler,
+      onPublication: (channel, pub, epoch) => held.push(() => handler.onPublication(channel, pub, epoch)),
+      onJoin: (c, m) => handler.onJoin(c, m),
+      onLeave: (c, m) => handler.onLeave(c, m),
+      onLeaderboardUpdate: (b, u) => handler.onLeaderboardUpdate(b, u),
+      onUnrecoverable: (c) => handler.onUnrecoverable(c),
+    });
+  }
+
+  /** The feed starts at the stream's top when the channel gets interest, as the Redis feed does. */
+  override async subscribe(channel: string): Promise<StreamPosition> {
+    await super.subscribe(channel);
+    const { top } = await super.history(channel, { limit: 0 });
+    return top;
+  }
+
+  release(): void {
+    for (const deliver of this.held.splice(0)) deliver();
+  }
+}
+
+describe('the delivery floor when the feed lags the history read', () => {
+  it('never pushes to a new subscriber what its reply covered, and joins it live at the next publication', async () => {
+    const engine = new LaggingEngine();
+    const hub = await startTestHub('ws', { namespaces }, { engine });
+    try {
+      const early = await HubTestClient.open(hub.url);
+      await early.call('subscribe', { channel: 'chat:lag' });
+      const publisher = await HubTestClient.open(hub.url);
+      for (let i = 1; i <= 3; i++) await publisher.call('publish', { channel: 'chat:lag', data: i });
+      // The feed still owes 1..3 when the late subscriber's read already covers them.
+      const late = await HubTestClient.open(hub.url);
+      const reply = await late.call('subscribe', { channel: 'chat:lag' });
+      expect(reply.offset).toBe(3);
+      engine.release();
+      await publisher.call('publish', { channel: 'chat:lag', data: 4 });
+      engine.release();
+      await early.until(() => early.pushesOf('pub', 'chat:lag').length === 4);
+      await late.until(() => late.pushesOf('pub', 'chat:lag').length >= 1);
+      // A ping after the last publication proves nothing more is on its way to either.
+      await late.call('ping');
+      expect(early.pushesOf('pub', 'chat:lag').map((p) => p.offset)).toEqual([1, 2, 3, 4]);
+      expect(late.pushesOf('pub', 'chat:lag').map((p) => p.offset)).toEqual([4]);
+      for (const c of [early, publisher, late]) c.terminate();
+    } finally {
+      await hub.close();
     }
   });
 });

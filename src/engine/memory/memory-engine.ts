@@ -25,6 +25,7 @@ import type {
   RateLimitPolicy,
   RateLimitResult,
   StreamOptions,
+  StreamPosition,
   WindowCount,
 } from '../types.js';
 import { Leaderboards } from './leaderboards.js';
@@ -149,7 +150,7 @@ export class MemoryEngine implements Engine {
 
   // ---- pub/sub and streams ----
 
-  async subscribe(channel: string): Promise<undefined> {
+  async subscribe(channel: string): Promise<StreamPosition | undefined> {
     if (this.closed) throw closedError();
     this.interest.add(channel);
     return undefined;
