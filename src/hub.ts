@@ -13,8 +13,6 @@ import type {
   LeaderboardUpdate,
   Publication,
   PublishResult,
-  StreamOptions,
-  StreamPosition,
 } from './engine/types.js';
 import { type Logger, Metrics } from './observability/index.js';
 import {
@@ -24,11 +22,9 @@ import {
   type CommandOf,
   errorFrame,
   HubError,
-  isHubError,
   joinFrame,
   leaveFrame,
   parseChannel,
-  publicationFrame,
   publicationsJson,
   replyFrame,
   resubscribeFrame,
@@ -36,28 +32,14 @@ import {
 import { type CommandHandler, type Reply, Session, type Subscription } from './session.js';
 import type { Connection, HttpRequest, HttpResponse, Transport, TransportHooks, UpgradeRequest } from './transport/types.js';
 import { type HttpHandler, serveHttp } from './http/endpoints.js';
+import { type Channel, Delivery, joinLeaveTopic } from './hub/delivery.js';
+import { initialState, notAvailable, streamOptions } from './hub/initial-state.js';
+
+export { notAvailable, streamOptions };
 import { type Clock, systemClock } from './util/clock.js';
 import { globToRegExp } from './util/glob.js';
 
 export const VERSION = '0.1.0';
-
-interface Channel {
-  readonly name: string;
-  readonly namespace: NamespaceConfig;
-  /** Every local subscriber, live or with a subscribe in flight. */
-  readonly members: Set<Session>;
-  /**
-   * Subscribers not on the channel's topic yet: their reply (or recovery) is not written, so live
-   * publications are buffered for them, or they wait for the feed to pass their floor.
-   */
-  readonly pending: Set<Session>;
-  /** The last publication the engine fed for this channel: anything at or below it is a repeat. */
-  fed: StreamPosition | undefined;
-  /** Resolves once the engine delivers this channel's events to this node. */
-  interest: Promise<void>;
-  boardTimer: NodeJS.Timeout | undefined;
-  lastBoard: string | undefined;
-}
 
 /**
  * Hub-to-hub messages (e.g. disconnect a user everywhere) travel as publications on this channel,
@@ -74,8 +56,6 @@ export interface HubStats {
   uptimeMs: number;
 }
 
-/** Join/leave pushes go to a topic of their own, so a subscriber can opt out of them. */
-const joinLeaveTopic = (channel: string) => `#jl:${channel}`;
 const str = JSON.stringify;
 
 export interface HubOptions {
@@ -92,7 +72,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private readonly origins: RegExp[];
   private readonly clock: Clock;
   private readonly sessions = new Set<Session>();
-  private readonly channels = new Map<string, Channel>();
+  private readonly delivery: Delivery;
+  private readonly channels: Map<string, Channel>;
   private readonly perIp = new Map<string, number>();
   private readonly presenceTimer: NodeJS.Timeout;
   private readonly startedAt: number;
@@ -113,6 +94,16 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     if (!this.auth.enabled) {
       log.warn('auth is off (no auth key configured): every connection may do all that namespaces allow clients');
     }
+    this.delivery = new Delivery(engine, this.metrics, log, {
+      maxPendingBytes: config.server.maxBackpressureBytes,
+      replayLowWater: config.server.maxBackpressureBytes / 4,
+      overflowed: (session, sub) => {
+        this.leave(session, sub);
+        // The client resubscribes from what it has by now, so each round makes progress.
+        session.send(resubscribeFrame(sub.channel, 'live publications overtook the recovery; subscribe again with since'));
+      },
+    });
+    this.channels = this.delivery.channels;
     this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, config.limits.presenceTtlMs / 3));
     this.presenceTimer.unref();
     this.startedAt = this.clock.now();
@@ -120,6 +111,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   attach(transport: Transport): void {
     this.transport = transport;
+    this.delivery.transport = transport;
   }
 
   /** Routes /api/ requests to the HTTP API. */
@@ -169,12 +161,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   }
 
   stats(): HubStats {
-    let subscriptions = 0;
-    for (const ch of this.channels.values()) subscriptions += ch.members.size;
     return {
       connections: this.sessions.size,
       channels: this.channels.size,
-      subscriptions,
+      subscriptions: this.delivery.subscriptions,
       uptimeMs: this.clock.now() - this.startedAt,
     };
   }
@@ -289,40 +279,17 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   onPublication(channel: string, publication: Publication, epoch: string): void {
     if (channel === CONTROL_CHANNEL) return this.onControl(publication.data);
-    const ch = this.channels.get(channel);
-    if (ch === undefined) return;
-    const { offset } = publication;
-    const fed = ch.fed;
-    if (fed !== undefined && fed.epoch === epoch && offset <= fed.offset) return;
-    ch.fed = { offset, epoch };
-    const frame = publicationFrame(channel, publication, epoch);
-    for (const session of ch.pending) {
-      const sub = session.subscriptions.get(channel);
-      if (sub === undefined) continue;
-      if (sub.pending !== undefined) this.buffer(session, sub, offset, epoch, frame);
-      else if (sub.floor !== undefined && (epoch !== sub.floor.epoch || offset > sub.floor.offset)) {
-        this.joinTopic(session, ch, sub);
-      }
-    }
-    this.fanOut(ch, channel, frame);
+    this.delivery.publication(channel, publication, epoch);
   }
 
   onJoin(channel: string, member: ClientInfo): void {
     const ch = this.channels.get(channel);
-    if (ch !== undefined) this.fanOut(ch, joinLeaveTopic(channel), joinFrame(channel, member));
+    if (ch !== undefined) this.delivery.fanOut(ch, joinLeaveTopic(channel), joinFrame(channel, member));
   }
 
   onLeave(channel: string, member: ClientInfo): void {
     const ch = this.channels.get(channel);
-    if (ch !== undefined) this.fanOut(ch, joinLeaveTopic(channel), leaveFrame(channel, member));
-  }
-
-  /** One publish to the transport topic; counted as one frame per local subscriber. */
-  private fanOut(ch: Channel, topic: string, frame: string): void {
-    this.transport?.publish(topic, frame);
-    const n = ch.members.size;
-    this.metrics.messagesOut.inc(n);
-    this.metrics.bytesOut.inc(n * frame.length);
+    if (ch !== undefined) this.delivery.fanOut(ch, joinLeaveTopic(channel), leaveFrame(channel, member));
   }
 
   /**
@@ -371,7 +338,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
           const json = str(entries);
           if (json === ch.lastBoard || this.channels.get(board) !== ch) return;
           ch.lastBoard = json;
-          this.fanOut(ch, board, boardFrame(board, entries));
+          this.delivery.fanOut(ch, board, boardFrame(board, entries));
         },
         (err: unknown) => this.log.error({ err, board }, 'leaderboard update failed'),
       );
@@ -495,27 +462,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     if (session.subscriptions.size >= this.config.limits.maxChannels) {
       throw new HubError('limit_exceeded', `a connection may subscribe to at most ${this.config.limits.maxChannels} channels`);
     }
-    let ch = this.channels.get(channelName);
-    if (ch !== undefined && ns.maxSubscribers > 0 && ch.members.size >= ns.maxSubscribers) {
+    const existing = this.channels.get(channelName);
+    if (existing !== undefined && ns.maxSubscribers > 0 && existing.members.size >= ns.maxSubscribers) {
       throw new HubError('limit_exceeded', `${channelName} has its maximum of ${ns.maxSubscribers} subscribers`);
-    }
-    if (ch === undefined) {
-      ch = {
-        name: channelName,
-        namespace: ns,
-        members: new Set(),
-        pending: new Set(),
-        interest: Promise.resolve(),
-        fed: undefined,
-        boardTimer: undefined,
-        lastBoard: undefined,
-      };
-      this.channels.set(channelName, ch);
-      const channel = ch;
-      channel.interest = this.engine.subscribe(channelName).then((start) => {
-        // What the engine's feed will deliver starts after `start`; it owes nothing up to there.
-        if (channel.fed === undefined) channel.fed = start;
-      });
     }
     const sub: Subscription = {
       channel: channelName,
@@ -527,8 +476,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       joinLeave: cmd.joinLeave ?? true,
     };
     session.subscriptions.set(channelName, sub);
-    ch.members.add(session);
-    ch.pending.add(session);
+    const ch = this.delivery.add(session, channelName, ns);
     const stillSubscribed = () => {
       if (session.subscriptions.get(channelName) !== sub) {
         throw new HubError('not_subscribed', `unsubscribed from ${channelName} while subscribing`);
@@ -536,7 +484,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     };
     try {
       await ch.interest;
-      const { result, top, replay } = await this.initialState(channelName, ns, cmd);
+      const { result, top, replay } = await initialState(this.engine, this.config.recovery, channelName, ns, cmd);
       stillSubscribed();
       // Join/leave pushes may come ahead of the reply: they carry no offset, so nothing is lost
       // or repeated, and the subscriber hears its own join.
@@ -550,126 +498,16 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         sub.present = true;
         stillSubscribed();
       }
-      const channel = ch;
       const after =
         replay === undefined
-          ? () => this.goLive(session, channel, sub, top)
-          : () => void this.replay(session, channel, sub, replay, top).catch((err: unknown) => this.failed(session, err));
+          ? () => this.delivery.goLive(session, ch, sub, top)
+          : () => void this.delivery.replay(session, ch, sub, replay, top).catch((err: unknown) => this.failed(session, err));
       return { frame: replyFrame(cmd.id, result), after };
     } catch (err) {
       if (sub.present && session.subscriptions.get(channelName) !== sub) this.removePresence(session, sub);
       if (session.subscriptions.get(channelName) === sub) this.leave(session, sub);
       throw err;
     }
-  }
-
-  /** What a new subscriber is told: its position, and what it missed or asked to see. */
-  private async initialState(
-    channel: string,
-    ns: NamespaceConfig,
-    cmd: CommandOf<'subscribe'>,
-  ): Promise<{ result: string; top: StreamPosition; replay?: Publication[] }> {
-    const options = streamOptions(ns);
-    let publications: Publication[] = [];
-    let recovered: boolean | undefined;
-    let top: StreamPosition;
-    const { maxPublications, maxReplyBytes } = this.config.recovery;
-    if (cmd.since !== undefined) {
-      try {
-        // One more than the limit tells whether the limit is exceeded.
-        ({ publications, top } = await this.engine.history(channel, {
-          ...options,
-          since: cmd.since,
-          limit: maxPublications + 1,
-        }));
-        recovered = publications.length <= maxPublications;
-        if (!recovered) publications = [];
-      } catch (err) {
-        if (!isHubError(err, 'unrecoverable_position')) throw err;
-        ({ top } = await this.engine.history(channel, { ...options, limit: 0 }));
-        recovered = false;
-      }
-      if (recovered && publications.length > 0 && replySize(publications) > maxReplyBytes) {
-        // Too much for one frame: the reply gives `since`, and the missed publications follow it.
-        return {
-          result: `{"offset":${cmd.since.offset},"epoch":${str(top.epoch)},"recovered":true${await this.boardEntries(channel, ns)}}`,
-          top,
-          replay: publications,
-        };
-      }
-    } else if (cmd.last !== undefined && cmd.last > 0) {
-      ({ publications, top } = await this.engine.history(channel, { ...options, limit: cmd.last, reverse: true }));
-      publications.reverse();
-    } else {
-      ({ top } = await this.engine.history(channel, { ...options, limit: 0 }));
-    }
-    let result = `{"offset":${top.offset},"epoch":${str(top.epoch)}`;
-    if (recovered !== undefined) result += `,"recovered":${recovered}`;
-    if (publications.length > 0) result += `,"publications":${publicationsJson(publications)}`;
-    return { result: `${result}${await this.boardEntries(channel, ns)}}`, top };
-  }
-
-  private async boardEntries(channel: string, ns: NamespaceConfig): Promise<string> {
-    if (ns.leaderboard === undefined) return '';
-    return `,"entries":${str(await this.engine.leaderboardTop(channel, ns.leaderboard.top))}`;
-  }
-
-  /**
-   * Sends a recovery too large for one reply as `pub` pushes, no faster than the connection
-   * drains, so it never trips the slow-consumer limit; live publications wait meanwhile.
-   */
-  private async replay(session: Session, ch: Channel, sub: Subscription, pubs: Publication[], top: StreamPosition): Promise<void> {
-    const lowWater = this.config.server.maxBackpressureBytes / 4;
-    for (const p of pubs) {
-      while (session.conn.bufferedAmount() > lowWater) {
-        await session.drained();
-        if (session.subscriptions.get(ch.name) !== sub || !session.isOpen) return;
-      }
-      if (session.subscriptions.get(ch.name) !== sub || !session.isOpen) return;
-      session.send(publicationFrame(ch.name, p, top.epoch));
-    }
-    this.goLive(session, ch, sub, top);
-  }
-
-  /** Buffers a live publication for a subscriber not live yet; one that overflows must resubscribe. */
-  private buffer(session: Session, sub: Subscription, offset: number, epoch: string, frame: string): void {
-    sub.pendingBytes += frame.length;
-    if (sub.pendingBytes <= this.config.server.maxBackpressureBytes) {
-      sub.pending?.push({ offset, epoch, frame });
-      return;
-    }
-    this.leave(session, sub);
-    // The client resubscribes from what it has by now, so each round makes progress.
-    session.send(resubscribeFrame(sub.channel, 'live publications overtook the recovery; subscribe again with since'));
-  }
-
-  /**
-   * Right after the subscribe reply is written: deliver what was published during the read
-   * (newer than what the reply covered), then join the topic. All synchronous, so nothing can
-   * slip between the two and nothing is delivered twice.
-   */
-  private goLive(session: Session, ch: Channel, sub: Subscription, top: StreamPosition): void {
-    if (session.subscriptions.get(ch.name) !== sub || !session.isOpen) return;
-    let last: StreamPosition = top;
-    for (const p of sub.pending ?? []) {
-      if (p.epoch !== top.epoch || p.offset > top.offset) {
-        session.send(p.frame);
-        last = p;
-      }
-    }
-    sub.pending = undefined;
-    sub.pendingBytes = 0;
-    // The engine's feed may still owe this node publications the reply already held (with Redis
-    // the history read can overtake pub/sub): until it passes them, the topic would repeat them.
-    const fed = ch.fed;
-    if (fed !== undefined && (fed.epoch === last.epoch || fed.epoch === '') && fed.offset < last.offset) sub.floor = last;
-    else this.joinTopic(session, ch, sub);
-  }
-
-  private joinTopic(session: Session, ch: Channel, sub: Subscription): void {
-    sub.floor = undefined;
-    ch.pending.delete(session);
-    session.conn.subscribe(ch.name);
   }
 
   private leave(session: Session, sub: Subscription): void {
@@ -679,16 +517,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       session.conn.unsubscribe(name);
       session.conn.unsubscribe(joinLeaveTopic(name));
     }
-    const ch = this.channels.get(name);
-    if (ch !== undefined) {
-      ch.members.delete(session);
-      ch.pending.delete(session);
-      if (ch.members.size === 0) {
-        this.channels.delete(name);
-        clearTimeout(ch.boardTimer);
-        this.engine.unsubscribe(name).catch((err: unknown) => this.log.error({ err, channel: name }, 'unsubscribe failed'));
-      }
-    }
+    this.delivery.remove(session, name);
     if (sub.present) this.removePresence(session, sub);
   }
 
@@ -796,21 +625,6 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   }
 }
 
-export function notAvailable(what: string, channel: string): HubError {
-  return new HubError('not_available', `${what} is not enabled for the namespace of ${channel}`);
-}
-
-/** The history policy of a namespace, as every write and read of its streams passes it. */
-export function streamOptions(ns: NamespaceConfig): StreamOptions {
-  return ns.history.size > 0 ? { history: { size: ns.history.size, ttlMs: ns.history.ttlMs } } : {};
-}
-
-/** The size of publications as the reply would hold them, without encoding them. */
-function replySize(pubs: readonly Publication[]): number {
-  let n = 0;
-  for (const p of pubs) n += p.data.length + 64;
-  return n;
-}
 
 /**
  * Idempotency keys are the publisher's own: a client's key can never answer (and so swallow) a
