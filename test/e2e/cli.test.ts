@@ -134,3 +134,17 @@ describe('hubbub process with a stuck or gone log reader', () => {
     }
   });
 });
+
+describe('hubbub process last resort', () => {
+  it('logs a fault that escaped all containment and exits 70 instead of serving on', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', './test/fixtures/escaped-fault.mjs', 'src/cli.ts', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(70);
+    expect(stderr).toContain('escaped fault for the test');
+    expect(stderr).toContain('"level":60');
+  });
+});
