@@ -3,21 +3,24 @@
 // and oversized frames, connection limits that count handshakes, and guards against touching a
 // socket uWS has already closed (that throws).
 //
-// What uWS does natively and JS cannot change (this build; uWebSockets' source still does all but
-// the Content-Length one): a protocol error (reserved bits, unknown opcode, bad fragmentation,
+// What uWS does natively and JS cannot change (both bundled builds, uWS 20.30 and 20.57, unless
+// said): a protocol error (reserved bits, unknown opcode, bad fragmentation,
 // control frame > 125 bytes, invalid UTF-8, a frame over maxPayloadLength) drops the TCP connection
 // without a close frame, so the client sees 1006; an unmasked client frame is not detected (it is
 // read as masked and the socket waits for bytes that never come, until idleTimeout); a close frame
 // with an invalid code, a 1-byte payload or a non-UTF-8 reason is answered with an empty close
 // frame (1005) instead of 1002/1007, and valid 1012-1014 and 3000-3999 are refused the same way; a
-// Content-Length of ten digits or more (>= 1 GB) is closed by the HTTP parser before any handler
-// runs, with no answer (uWebSockets >= 20.54 parses it); a TCP connection is invisible to JS until
-// its request headers are in, so it cannot be counted or timed before that: uWS's own HTTP idle
-// timeout (10 s on 4 s ticks: 8-12 s) is its bound. The listener still hears our codes for what JS
-// sees; test/unit/transport/conformance.test.ts lists each case.
+// Content-Length of ten digits or more (>= 1 GB) is closed by 20.30's HTTP parser before any
+// handler runs, with no answer (20.57 parses it: 413 as on ws); a TCP connection is invisible to JS
+// until its request headers are in, so it cannot be counted or timed before that: uWS's own HTTP
+// idle timeout is its bound (20.30: 8-12 s; 20.57: 26-34 s). 20.57 answers request heads over
+// UWS_HTTP_MAX_HEADERS_SIZE with 431 (index.ts raises its 4 KB default to node:http's 16 KB). The
+// listener still hears our codes for what JS sees; test/unit/transport/conformance.test.ts lists
+// each case.
 
 import { STATUS_CODES } from 'node:http';
-import type * as uws from '@trufflesuite/uws-js-unofficial';
+import { createServer } from 'node:net';
+import type * as uws from '@btc-vision/uwebsockets.js';
 import { ConnectionLedger, isRefusal, type Slot } from './admission.js';
 import { settleSend } from './backpressure.js';
 import { ClientAddresses } from './client-address.js';
@@ -47,12 +50,26 @@ interface PendingRequest {
 const SWEEP_MS = 50;
 /** Reasons uWS gives when it closes a socket itself (always with code 1006 and no close frame). */
 const UWS_TIMEOUT = 'WebSocket timed out from inactivity';
+/**
+ * 20.57's reason for a socket that ended without a close frame (20.30 gives none). Its hard
+ * backpressure stop shuts the socket's read side, so it ends this way too.
+ */
+const UWS_TCP_FIN = 'Received TCP FIN before WebSocket close frame';
 const UWS_TOO_BIG = 'Received too big message';
 const UWS_BAD_UTF8 = 'Received invalid UTF-8';
 /** Largest WebSocket frame header a server writes; keeps the byte estimate an upper bound. */
 const FRAME_HEADER_MAX = 10;
 /** uWS.send result for a frame dropped over maxBackpressure (uWS then closes the socket). */
 const SEND_DROPPED = 2;
+/** uSockets' listen option: no SO_REUSEPORT, so a port another process holds is refused. */
+const LISTEN_EXCLUSIVE_PORT: uws.ListenOptions = 1;
+
+declare module '@btc-vision/uwebsockets.js' {
+  interface TemplatedApp {
+    /** The native listen also takes a host before port and options; the typings leave it out. */
+    listen(host: RecognizedString, port: number, options: ListenOptions, cb: (listenSocket: us_listen_socket | false) => void): TemplatedApp;
+  }
+}
 
 export class UwsTransport implements Transport {
   readonly name = 'uws' as const;
@@ -93,15 +110,17 @@ export class UwsTransport implements Transport {
     this.app.ws<UserData>(options.path, {
       maxPayloadLength: 2 * options.maxPayloadBytes,
       maxBackpressure: this.hardLimit,
-      // Typed as a number in these typings; uWS reads it as a flag. Without it uWS silently skips
-      // frames for a socket over the limit, leaving a gap the client never learns about.
-      closeOnBackpressureLimit: 1,
+      // Without it uWS silently skips frames for a socket over the limit, leaving a gap the client
+      // never learns about.
+      closeOnBackpressureLimit: true,
       idleTimeout: idleTimeoutSeconds(options.pingIntervalMs),
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => this.onUpgrade(res, req, context),
       open: (ws) => this.onOpen(ws),
       message: (ws, message, isBinary) => ws.getUserData().conn?.onMessage(message, isBinary),
       drain: (ws) => ws.getUserData().conn?.onDrain(),
+      // 20.57 says when it drops a frame (a publish too) over maxBackpressure; 20.30 ignores this.
+      dropped: (ws) => ws.getUserData().conn?.onDropped(),
       close: (ws, code, message) => ws.getUserData().conn?.onClosed(code, Buffer.from(message).toString('utf8')),
     });
     this.app.any('/*', (res, req) => this.onRequest(res, req));
@@ -115,18 +134,23 @@ export class UwsTransport implements Transport {
     return this.ledger.handshakes;
   }
 
+  /**
+   * Binds exclusively: by default uSockets sets SO_REUSEPORT, and a second hub on the same port
+   * would bind it too and the kernel would split clients between two unrelated hubs. Rejects with
+   * node:net's own error for the address (e.g. code EADDRINUSE), as WsTransport does.
+   */
   listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.app.listen(this.options.host, this.options.port, (socket) => {
-        if (socket === false) {
-          reject(new Error(`uWS could not listen on ${this.options.host}:${this.options.port}`));
-          return;
-        }
-        this.listenSocket = socket;
-        this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-        this.sweepTimer.unref();
-        resolve(this.uws.us_socket_local_port(socket));
-      });
+    const { host, port } = this.options;
+    return new Promise<uws.us_listen_socket | false>((resolve) => {
+      // With an empty host the native code would read the port from the host's slot.
+      if (host === '') this.app.listen(port, LISTEN_EXCLUSIVE_PORT, resolve);
+      else this.app.listen(host, port, LISTEN_EXCLUSIVE_PORT, resolve);
+    }).then(async (socket) => {
+      if (socket === false) throw await listenFailure(host, port);
+      this.listenSocket = socket;
+      this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+      this.sweepTimer.unref();
+      return this.uws.us_socket_local_port(socket);
     });
   }
 
@@ -178,11 +202,11 @@ export class UwsTransport implements Transport {
     for (const pending of [...this.pendingRequests]) pending.res.close();
     if (this.listenSocket !== undefined) this.uws.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
-    // app.close() (uWS >= 20.30, missing from these typings) also drops idle keep-alive HTTP sockets,
-    // which would otherwise hold the process open until uWS's HTTP idle timeout.
+    // app.close() (uWS >= 20.30) also drops idle keep-alive HTTP sockets, which would otherwise
+    // hold the process open until uWS's HTTP idle timeout.
     return new Promise((resolve) => {
       setImmediate(() => {
-        (this.app as uws.TemplatedApp & { close?: () => void }).close?.();
+        this.app.close();
         resolve();
       });
     });
@@ -415,6 +439,10 @@ class UwsConnection implements Connection {
     else this.listener.onText(Buffer.from(message).toString('utf8'));
   }
 
+  onDropped(): void {
+    this.dropped = true;
+  }
+
   onDrain(): void {
     // uWS reports every partial drain; the hub wants to hear when the queue is empty.
     if (this.waitingDrain && this.ws.getBufferedAmount() === 0) {
@@ -440,7 +468,8 @@ class UwsConnection implements Connection {
     if (reason === UWS_TIMEOUT) return { code: options.noPongCode, reason: 'no pong' };
     if (reason === UWS_TOO_BIG) return { code: 1009, reason: 'message too big' };
     if (reason === UWS_BAD_UTF8) return { code: 1007, reason: 'invalid UTF-8' };
-    if (code === 1006 && reason === '' && (this.dropped || this.estimate() > this.transport.hardLimit)) {
+    const noCloseFrame = reason === '' || reason === UWS_TCP_FIN;
+    if (code === 1006 && noCloseFrame && (this.dropped || this.estimate() > this.transport.hardLimit)) {
       // uWS's hard backpressure stop looks exactly like the peer vanishing. If the bytes queued for
       // this socket could have crossed the hard limit since it was last sampled, it was the stop.
       return { code: options.slowConsumerCode, reason: 'slow consumer' };
@@ -466,6 +495,24 @@ class UwsConnection implements Connection {
  */
 export function idleTimeoutSeconds(pingIntervalMs: number): number {
   return Math.min(960, Math.max(8, Math.ceil((2 * pingIntervalMs) / 1000)));
+}
+
+/**
+ * uWS reports a failed listen as `false`, without the errno. Binding the same address with node:net
+ * at once tells why (taken, not a local address, a privileged port) in node's own error shape.
+ */
+function listenFailure(host: string, port: number): Promise<Error> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', resolve);
+    probe.listen({ host: host === '' ? undefined : host, port, exclusive: true }, () => {
+      probe.close(() => {
+        const err = new Error(`uWS could not listen on ${host}:${port}`) as NodeJS.ErrnoException;
+        err.code = 'UWS_LISTEN_FAILED';
+        resolve(err);
+      });
+    });
+  });
 }
 
 function copyHeaders(req: uws.HttpRequest): Record<string, string> {

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createTransport, isNativeUws, loadUws } from '../../../src/transport/index.js';
+import { createTransport, describeRuntime, isNativeUws, loadUws } from '../../../src/transport/index.js';
 import {
   baseOptions,
   Harness,
@@ -209,6 +209,21 @@ describe('createTransport', () => {
     opened.push({ transport, clients: [] });
     await transport.listen();
     expect(createTransport('ws', { ...baseOptions(), hooks: new Harness().hooks }, silent).name).toBe('ws');
+  });
+
+  it('names the runtime that decides which uWS binary loads (Node, ABI, platform, glibc)', () => {
+    const libc = process.platform === 'linux' ? String.raw`, glibc \d+\.\d+` : '';
+    const shape = new RegExp(String.raw`^Node v\d+\.\d+\.\d+ \(ABI \d+\) on ${process.platform} ${process.arch}${libc}$`);
+    expect(describeRuntime()).toMatch(shape);
+    expect(describeRuntime()).toContain(`ABI ${process.versions.modules}`);
+  });
+
+  it('falls back to the uWS 20.30 build only where glibc is older than the newer builds need (2.38)', () => {
+    const probe = loadUws();
+    const minor = /glibc 2\.(\d+)/.exec(describeRuntime())?.[1];
+    const oldGlibc = minor !== undefined && Number(minor) < 38;
+    expect(probe.ok).toBe(true);
+    expect(probe.ok && probe.from === '@trufflesuite/uws-js-unofficial').toBe(oldGlibc);
   });
 
   it('tells the native addon from the JS fallback', () => {
