@@ -54,7 +54,20 @@ async function main(): Promise<number> {
     throw err;
   }
   log = createLogger(config.logLevel);
-  const running = await startHub(config, log, { processMetrics: true });
+  let running: Awaited<ReturnType<typeof startHub>>;
+  try {
+    running = await startHub(config, log, { processMetrics: true });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      // One line for the person starting it, as for a bad configuration: no stack trace.
+      const { host, port } = config.server;
+      const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs more privileges' : `is not available on ${host}`;
+      process.stderr.write(`hubbub: port ${port} ${why}\n`);
+      return 2;
+    }
+    throw err;
+  }
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

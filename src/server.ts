@@ -65,6 +65,7 @@ export async function startHub(config: Config, log: Logger, options: StartOption
   try {
     port = await transport.listen();
   } catch (err) {
+    await hub.close();
     await engine.close();
     throw err;
   }

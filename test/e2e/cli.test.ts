@@ -148,3 +148,24 @@ describe('hubbub process last resort', () => {
     expect(stderr).toContain('"level":60');
   });
 });
+
+describe.each(['ws', 'uws'])('hubbub process on a taken port, %s', (transport) => {
+  it('refuses to start with one line and exit code 2', async () => {
+    const holder = await spawnHub({ HUBBUB_TRANSPORT: transport });
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts'], {
+        env: { ...process.env, HUBBUB_PORT: String(holder.port), HUBBUB_HOST: '127.0.0.1', HUBBUB_TRANSPORT: transport },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).toBe(2);
+      expect(stderr.trim()).toBe(`hubbub: port ${holder.port} is already in use`);
+      // The first hub still has the port to itself.
+      expect((await fetch(`http://127.0.0.1:${holder.port}/health`)).status).toBe(200);
+    } finally {
+      holder.child.kill('SIGKILL');
+    }
+  });
+});
