@@ -95,8 +95,13 @@ export class Delivery {
     if (ch === undefined) return;
     const { offset } = publication;
     const fed = ch.fed;
-    if (fed !== undefined && fed.epoch === epoch && offset <= fed.offset) return;
-    ch.fed = { offset, epoch };
+    if (fed === undefined) ch.fed = { offset, epoch };
+    else if (fed.epoch === epoch && offset <= fed.offset) return;
+    else {
+      // Updated in place: one object per channel, not one per publication.
+      fed.offset = offset;
+      fed.epoch = epoch;
+    }
     const frame = publicationFrame(channel, publication, epoch);
     for (const session of ch.pending) {
       const sub = session.subscriptions.get(channel);
