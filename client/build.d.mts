@@ -1,7 +1,7 @@
 // Types for client/build.mjs, so TypeScript tests can import buildClient().
 
 export interface BuildOptions {
-  /** Default: dist/client at the repository root. */
+  /** Default: client/dist. */
   outdir?: string;
   /** Emit the .d.ts files too (default true). */
   declarations?: boolean;

@@ -1,4 +1,4 @@
-// Builds the client SDK into dist/client: an ESM bundle (`hubbub/client`), a minified IIFE that
+// Builds the client SDK (the hubbub-client package) into client/dist: an ESM bundle, a minified IIFE that
 // sets the global `Hubbub` (served by the hub at /hubbub.js), and type declarations. Run directly
 // (`node client/build.mjs`, part of `npm run build`), or import buildClient() (the tests do).
 
@@ -10,8 +10,8 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import ts from 'typescript';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const srcDir = join(root, 'client/src');
+const root = fileURLToPath(new URL('.', import.meta.url));
+const srcDir = join(root, 'src');
 const entry = join(srcDir, 'index.ts');
 
 /**
@@ -58,10 +58,10 @@ function emitDeclarations(outdir) {
 }
 
 /**
- * Builds the SDK into `outdir` (default dist/client). Returns the paths written and the IIFE's
+ * Builds the SDK into `outdir` (default client/dist). Returns the paths written and the IIFE's
  * minified and gzipped (level 9) sizes in bytes.
  */
-export async function buildClient({ outdir = join(root, 'dist/client'), declarations = true } = {}) {
+export async function buildClient({ outdir = join(root, 'dist'), declarations = true } = {}) {
   const common = {
     entryPoints: [entry],
     bundle: true,

@@ -2,6 +2,7 @@
 // the browser SDK bundle, and the backend API under /api/.
 
 import { readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Engine } from '../engine/types.js';
 import type { Metrics } from '../observability/index.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
@@ -87,21 +88,20 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 let bundle: { mtimeMs: number; bytes: Buffer } | undefined;
+const requireHere = createRequire(import.meta.url);
 /**
- * The browser SDK's minified IIFE (global `Hubbub`), built by `npm run build` into
- * dist/client/hubbub.min.js; found from dist/http/ (the built server) and from src/http/ (tests,
- * tsx). Cached, and read again when the file changes (a rebuild is served without a restart).
+ * The browser SDK's minified IIFE (global `Hubbub`): `hubbub-client/hubbub.min.js`, a dependency
+ * of this package (in the repository, the client/ workspace, built by `npm run build`). Cached,
+ * and read again when the file changes (a rebuild is served without a restart).
  */
 function clientBundle(): Buffer | undefined {
-  for (const rel of ['../client/hubbub.min.js', '../../dist/client/hubbub.min.js']) {
-    const file = new URL(rel, import.meta.url);
-    try {
-      const { mtimeMs } = statSync(file);
-      if (bundle?.mtimeMs !== mtimeMs) bundle = { mtimeMs, bytes: readFileSync(file) };
-      return bundle.bytes;
-    } catch {
-      // not there: try the next place
-    }
+  try {
+    const file = requireHere.resolve('hubbub-client/hubbub.min.js');
+    const { mtimeMs } = statSync(file);
+    if (bundle?.mtimeMs !== mtimeMs) bundle = { mtimeMs, bytes: readFileSync(file) };
+    return bundle.bytes;
+  } catch {
+    // not installed or not built: /hubbub.js answers 404
+    return undefined;
   }
-  return undefined;
 }

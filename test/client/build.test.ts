@@ -1,4 +1,4 @@
-// What `npm run build` ships for the client: the bundles and declarations in dist/client, the
+// What `npm run build` ships for the client: the bundles and declarations in client/dist, the
 // size budget of the script-tag bundle, types a consumer can compile against, and a Node
 // process that exits by itself once its clients are closed (no timer or socket left behind).
 
@@ -23,7 +23,7 @@ beforeAll(async () => {
 
 describe('client build', () => {
   it(`keeps the gzipped script-tag bundle within ${BUDGET} bytes`, () => {
-    const min = readFileSync(join(root, 'dist/client/hubbub.min.js'));
+    const min = readFileSync(join(root, 'client/dist/hubbub.min.js'));
     const gzipped = gzipSync(min, { level: 9 }).length;
     console.info(`hubbub.min.js: ${min.length} bytes minified, ${gzipped} bytes gzipped (budget ${BUDGET})`);
     expect(gzipped).toBe(built.gzipped);
@@ -32,22 +32,22 @@ describe('client build', () => {
 
   it('writes the ESM bundle, the global-setting IIFE and the declarations', async () => {
     for (const f of ['index.js', 'index.js.map', 'hubbub.min.js', 'index.d.ts', 'client.d.ts', 'subscription.d.ts', 'types.d.ts']) {
-      expect(built.files).toContain(join(root, 'dist/client', f));
+      expect(built.files).toContain(join(root, 'client/dist', f));
     }
-    const esm = (await import(/* @vite-ignore */ pathToFileURL(join(root, 'dist/client/index.js')).href)) as Record<string, unknown>;
+    const esm = (await import(/* @vite-ignore */ pathToFileURL(join(root, 'client/dist/index.js')).href)) as Record<string, unknown>;
     expect(Object.keys(esm).sort()).toEqual(['HubClient', 'HubError', 'Leaderboard', 'Subscription']);
     // The IIFE defines the global Hubbub and nothing else.
     const scope: Record<string, unknown> = {};
-    new Function('globalThis', readFileSync(join(root, 'dist/client/hubbub.min.js'), 'utf8'))(scope);
+    new Function('globalThis', readFileSync(join(root, 'client/dist/hubbub.min.js'), 'utf8'))(scope);
     expect(Object.keys(scope)).toEqual(['Hubbub']);
     expect(Object.keys(scope.Hubbub as object).sort()).toEqual(['HubClient', 'HubError', 'Leaderboard', 'Subscription']);
     // Internals are mangled in the bundle and absent from the declarations.
-    expect(readFileSync(join(root, 'dist/client/client.d.ts'), 'utf8')).not.toMatch(/\b_\w+/);
+    expect(readFileSync(join(root, 'client/dist/client.d.ts'), 'utf8')).not.toMatch(/\b_\w+/);
   });
 
-  it('gives a TypeScript consumer of hubbub/client the public API, typed, and nothing internal', () => {
-    // Inside the repository (in the git-ignored .tmp/), so that 'hubbub/client' resolves to this
-    // package's own exports, as it will for a consumer that installed it.
+  it('gives a TypeScript consumer of hubbub-client the public API, typed, and nothing internal', () => {
+    // Inside the repository (in the git-ignored .tmp/), so that 'hubbub-client' resolves to the
+    // client workspace's own exports, as it will for a consumer that installed it.
     mkdirSync(join(root, '.tmp'), { recursive: true });
     const dir = mkdtempSync(join(root, '.tmp', 'consumer-'));
     try {
@@ -55,7 +55,7 @@ describe('client build', () => {
       writeFileSync(
         file,
         [
-          "import { HubClient, HubError, type Message, type BoardEntry } from 'hubbub/client';",
+          "import { HubClient, HubError, type Message, type BoardEntry } from 'hubbub-client';",
           "import WebSocket from 'ws';",
           "const client = new HubClient('ws://localhost:8080/ws', { WebSocket, token: async () => 'jwt', reconnect: { minDelayMs: 100 } });",
           "client.on('state', (s: 'disconnected' | 'connecting' | 'connected' | 'closed') => s);",
@@ -100,7 +100,7 @@ describe('client build', () => {
     const hub = await startTestHub('ws');
     const deadUrl = `ws://127.0.0.1:${await freePort()}/ws`;
     const script = `
-      import { HubClient } from ${JSON.stringify(pathToFileURL(join(root, 'dist/client/index.js')).href)};
+      import { HubClient } from ${JSON.stringify(pathToFileURL(join(root, 'client/dist/index.js')).href)};
       import WebSocket from 'ws';
       const [url, deadUrl] = process.argv.slice(-2);
       const live = new HubClient(url, { WebSocket });

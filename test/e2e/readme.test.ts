@@ -17,9 +17,7 @@ const blocks = [...readme.matchAll(/```(js|ts)\n([\s\S]*?)```/g)].map((m, i) => 
 /** Module names as a user installs them, mapped to this checkout's sources. */
 const modules: Record<string, string> = {
   'hubbub-client': join(root, 'client/src/index.ts'),
-  'hubbub/client': join(root, 'client/src/index.ts'),
   'hubbub-server': join(root, 'src/index.ts'),
-  hubbub: join(root, 'src/index.ts'),
 };
 
 function runBlock(code: string, port: number, dir: string, n: number): Promise<{ code: number | null; out: string; err: string }> {
