@@ -9,6 +9,7 @@ import { readConfigSources, usage } from './config/sources.js';
 import { VERSION } from './hub.js';
 import { closeLogger, createLogger, dropLogger, type Logger } from './observability/index.js';
 import { startHub } from './server.js';
+import { UwsUnavailableError } from './transport/index.js';
 
 /**
  * The last resort: a fault that escaped every connection's containment leaves the process in an
@@ -59,6 +60,10 @@ async function main(): Promise<number> {
     running = await startHub(config, log, { processMetrics: true });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
+    if (err instanceof UwsUnavailableError) {
+      process.stderr.write(`hubbub: ${err.message}\n`);
+      return 2;
+    }
     if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
       // One line for the person starting it, as for a bad configuration: no stack trace.
       const { host, port } = config.server;

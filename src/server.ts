@@ -9,7 +9,7 @@ import { Hub } from './hub.js';
 import type { Logger } from './observability/index.js';
 import { CloseCodes } from './protocol/index.js';
 import { createTransport } from './transport/index.js';
-import type { Transport } from './transport/types.js';
+import type { Transport, TransportOptions } from './transport/types.js';
 
 /** Connections beyond the WebSocket limits that may be in their handshake (HTTP requests). */
 const HANDSHAKE_HEADROOM = 32;
@@ -38,31 +38,11 @@ export async function startHub(config: Config, log: Logger, options: StartOption
   const api = new HttpApi(config, hub, engine, log);
   hub.useApi((req) => api.handle(req));
   const { server } = config;
-  const transport = createTransport(
-    server.transport,
-    {
-      host: server.host,
-      port: server.port,
-      path: server.path,
-      maxPayloadBytes: server.maxPayloadBytes,
-      maxHttpBodyBytes: server.maxHttpBodyBytes,
-      maxBackpressureBytes: server.maxBackpressureBytes,
-      slowConsumerCode: CloseCodes.slow_consumer,
-      pingIntervalMs: server.pingIntervalMs,
-      noPongCode: CloseCodes.no_pong,
-      handshakeTimeoutMs: server.handshakeTimeoutMs,
-      // Handshakes count toward the limits too, with a little room above them so that /health,
-      // /ready and the API still answer on a node full of WebSockets (the hub refuses the upgrades).
-      maxConnections: server.maxConnections + HANDSHAKE_HEADROOM,
-      maxConnectionsPerIp: server.maxConnectionsPerIp + HANDSHAKE_HEADROOM,
-      trustProxy: server.trustProxy,
-      hooks: hub,
-    },
-    log,
-  );
-  hub.attach(transport);
+  let transport: Transport;
   let port: number;
   try {
+    transport = createTransport(server.transport, transportOptions(server, hub), log);
+    hub.attach(transport);
     port = await transport.listen();
   } catch (err) {
     await hub.close();
@@ -84,5 +64,26 @@ export async function startHub(config: Config, log: Logger, options: StartOption
       })();
       return closing;
     },
+  };
+}
+
+function transportOptions(server: Config['server'], hub: Hub): TransportOptions {
+  return {
+    host: server.host,
+    port: server.port,
+    path: server.path,
+    maxPayloadBytes: server.maxPayloadBytes,
+    maxHttpBodyBytes: server.maxHttpBodyBytes,
+    maxBackpressureBytes: server.maxBackpressureBytes,
+    slowConsumerCode: CloseCodes.slow_consumer,
+    pingIntervalMs: server.pingIntervalMs,
+    noPongCode: CloseCodes.no_pong,
+    handshakeTimeoutMs: server.handshakeTimeoutMs,
+    // Handshakes count toward the limits too, with a little room above them so that /health,
+    // /ready and the API still answer on a node full of WebSockets (the hub refuses the upgrades).
+    maxConnections: server.maxConnections + HANDSHAKE_HEADROOM,
+    maxConnectionsPerIp: server.maxConnectionsPerIp + HANDSHAKE_HEADROOM,
+    trustProxy: server.trustProxy,
+    hooks: hub,
   };
 }

@@ -108,6 +108,11 @@ export function isNativeUws(mod: unknown): boolean {
   );
 }
 
+/** `transport: "uws"` where no native build loads: a start-up refusal, not a fault. */
+export class UwsUnavailableError extends Error {
+  readonly code = 'UWS_UNAVAILABLE';
+}
+
 export function createTransport(kind: TransportKind, options: TransportOptions, log: Logger): Transport {
   if (kind === 'ws') {
     log.info({ transport: 'ws', reason: 'configured' }, 'transport: ws');
@@ -122,7 +127,7 @@ export function createTransport(kind: TransportKind, options: TransportOptions, 
     return new UwsTransport(options, log, uws.module);
   }
   if (kind === 'uws') {
-    throw new Error(
+    throw new UwsUnavailableError(
       `transport 'uws' needs a native uWebSockets.js build and none loads: ${UWS_COVERAGE}; this is ${describeRuntime()}. ` +
         `Use transport 'ws' or 'auto' here. (${uws.reason})`,
     );

@@ -169,3 +169,44 @@ describe.each(['ws', 'uws'])('hubbub process on a taken port, %s', (transport) =
     }
   });
 });
+
+describe('hubbub process where no native uWebSockets.js build loads', () => {
+  const noUws = ['--import', './test/fixtures/no-native-uws.mjs', '--import', 'tsx', 'src/cli.ts', '--port', '0', '--host', '127.0.0.1'];
+
+  it("refuses transport 'uws' with one line naming the Node versions that have a build, and exit code 2", async () => {
+    const child = spawn(process.execPath, [...noUws, '--transport', 'uws'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/^hubbub: transport 'uws' needs a native uWebSockets\.js build and none loads: .*Node 20, 22, 24/);
+    expect(stderr).toContain(`this is Node ${process.version} (ABI ${process.versions.modules})`);
+    expect(stderr).toContain('@btc-vision/uwebsockets.js: no binary for this platform (test fixture)');
+  });
+
+  it("runs ws under 'auto' and logs why", async () => {
+    const child = spawn(process.execPath, [...noUws, '--transport', 'auto'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    try {
+      await until(() => stdout.includes('hubbub listening'), () => `no listening line:\n${stdout}`);
+      const choice = stdout.split('\n').find((l) => l.includes('"msg":"transport: ws"'));
+      expect(JSON.parse(choice ?? '{}')).toMatchObject({
+        transport: 'ws',
+        reason: expect.stringMatching(/^no native uWebSockets\.js build loads on Node v\d+.*@btc-vision\/uwebsockets\.js: no binary for this platform/),
+      });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(0);
+  });
+});
+
+async function until(done: () => boolean, message: () => string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(message());
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
