@@ -86,6 +86,26 @@ else
   sideloaded=" (Debian libc6 $(cat "$sysroot/.complete"), side-loaded)"
 fi
 
+# Which transport `auto` picks under this node, and from which build (or why none loads).
+transport_of() {
+  "$1" --import tsx -e "import('./src/transport/index.ts').then((m) => {
+    const p = m.loadUws();
+    console.log(p.ok ? 'uws (' + p.from + ')' : 'ws (' + p.reason + ')');
+  })"
+}
+
+# Where no build loads on the host's own glibc (Node 22/24 on Debian 12), what its users get:
+# `auto` runs ws (above), and `--transport uws` refuses with one line and exit code 2.
+check_refusal() {
+  local node=$1 err code=0
+  err=$(timeout 30 "$node" dist/cli.js --transport uws --port 0 --host 127.0.0.1 2>&1 >/dev/null) || code=$?
+  if [ "$code" -ne 2 ] || [[ "$err" != "hubbub: transport 'uws' needs a native uWebSockets.js build and none loads:"* ]]; then
+    echo "node-matrix: --transport uws on host glibc: exit $code, expected 2 and the refusal line; got: $err" >&2
+    return 1
+  fi
+  echo "  --transport uws refuses: exit 2, ${err:0:110}..."
+}
+
 failed=()
 base_path=$PATH
 for major in "${majors[@]}"; do
@@ -93,6 +113,11 @@ for major in "${majors[@]}"; do
   fetch_node "$major"
   node=$cache/$major/bin/node
   if [ -n "$sideloaded" ]; then
+    host_choice=$(transport_of "$node")
+    echo "node $("$node" --version) on the host's glibc $host_glibc: transport $host_choice"
+    if [ "${host_choice%% *}" != "uws" ] && ! check_refusal "$node"; then
+      failed+=("node $major: no refusal of transport uws on the host's glibc")
+    fi
     mkdir -p "$cache/$major/sideload"
     sideload "$node" "$cache/$major/sideload/node"
     node=$cache/$major/sideload/node
@@ -100,10 +125,7 @@ for major in "${majors[@]}"; do
   # Children that run `node` by name get the same one.
   PATH="$(dirname "$node"):$base_path"
   export PATH
-  choice=$("$node" --import tsx -e "import('./src/transport/index.ts').then((m) => {
-    const p = m.loadUws();
-    console.log(p.ok ? 'uws (' + p.from + ')' : 'ws (' + p.reason + ')');
-  })")
+  choice=$(transport_of "$node")
   echo "node $("$node" --version), transport $choice$sideloaded"
   if [ "${choice%% *}" != "uws" ]; then
     failed+=("node $major: uws did not load")
