@@ -1,0 +1,165 @@
+// One load process of `npm run bench:conns`: opens COUNT WebSocket connections from one source
+// address over raw TCP (the handshake and frames written by hand: a few hundred bytes of state per
+// socket, so the load side stays small), subscribes each (hubbub: connect + subscribe in one frame;
+// bare servers subscribe every socket on open), answers pings, and reports to its parent:
+//   {type:'ready', opened, failed}       every connection subscribed (or failed)
+//   {type:'armed'}                       on 'arm': from now on, the first text frame is timed
+//   {type:'received', times:[...]}       on 'report': when each socket got its first text frame
+//                                        after 'arm' (performance.timeOrigin + now(), in ms)
+// Usage (from run.ts): node --import tsx load/conns/worker.ts <port> <path> <count> <localAddress> <proto>
+
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import process from 'node:process';
+
+const [portArg, path = '/', countArg, localAddress = '127.0.0.1', proto = 'bare'] = process.argv.slice(2);
+const port = Number(portArg);
+const count = Number(countArg);
+const OPENING_AT_ONCE = 200;
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+/** A masked client frame (RFC 6455 5.3): clients must mask, servers close unmasked frames. */
+function frame(opcode: number, payload: Buffer): Buffer {
+  const len = payload.length;
+  const head = len < 126 ? 2 : 4;
+  const out = Buffer.allocUnsafe(head + 4 + len);
+  out[0] = 0x80 | opcode;
+  if (len < 126) out[1] = 0x80 | len;
+  else {
+    out[1] = 0x80 | 126;
+    out.writeUInt16BE(len, 2);
+  }
+  const mask = randomBytes(4);
+  mask.copy(out, head);
+  for (let i = 0; i < len; i++) out[head + 4 + i] = (payload[i] as number) ^ (mask[i & 3] as number);
+  return out;
+}
+
+const SUBSCRIBE = Buffer.from(JSON.stringify([{ id: 1, method: 'connect' }, { id: 2, method: 'subscribe', channel: 'bench:conns' }]));
+
+interface Conn {
+  socket: net.Socket;
+  buffered: Buffer | undefined;
+  upgraded: boolean;
+  subscribed: boolean;
+  /** Counted as opened or failed. */
+  settled: boolean;
+  /** First text frame after 'arm' (ms), or 0. */
+  receivedAt: number;
+}
+
+const conns: Conn[] = [];
+let armed = false;
+let opened = 0;
+let failed = 0;
+let settled = 0;
+
+function settle(c: Conn, ok: boolean): void {
+  if (c.settled) return;
+  c.settled = true;
+  if (ok) opened++;
+  else failed++;
+  settled++;
+  if (settled === count) process.send?.({ type: 'ready', opened, failed });
+}
+
+function onFrames(c: Conn, data: Buffer): void {
+  let buf = c.buffered === undefined ? data : Buffer.concat([c.buffered, data]);
+  for (;;) {
+    if (buf.length < 2) break;
+    const opcode = (buf[0] as number) & 0x0f;
+    let len = (buf[1] as number) & 0x7f;
+    let off = 2;
+    if (len === 126) {
+      if (buf.length < 4) break;
+      len = buf.readUInt16BE(2);
+      off = 4;
+    } else if (len === 127) {
+      if (buf.length < 10) break;
+      len = Number(buf.readBigUInt64BE(2));
+      off = 10;
+    }
+    if (buf.length < off + len) break;
+    const payload = buf.subarray(off, off + len);
+    if (opcode === 0x9) c.socket.write(frame(0xa, payload));
+    else if (opcode === 0x1) {
+      if (!c.subscribed) {
+        // hubbub: the reply to connect + subscribe.
+        c.subscribed = true;
+        settle(c, !payload.includes('"error"'));
+      } else if (armed && c.receivedAt === 0) c.receivedAt = now();
+    } else if (opcode === 0x8) c.socket.end();
+    buf = buf.subarray(off + len);
+  }
+  c.buffered = buf.length > 0 ? Buffer.from(buf) : undefined;
+}
+
+function open(): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+    const c: Conn = { socket, buffered: undefined, upgraded: false, subscribed: false, settled: false, receivedAt: 0 };
+    conns.push(c);
+    let head = '';
+    // The next connection opens once this one is upgraded (or failed); its subscribe reply may come later.
+    const finish = (ok: boolean): void => {
+      if (!ok) settle(c, false);
+      resolve();
+    };
+    socket.setNoDelay(true);
+    socket.once('connect', () => {
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+    socket.on('data', (data: Buffer) => {
+      if (c.upgraded) return onFrames(c, data);
+      head += data.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      if (!head.startsWith('HTTP/1.1 101')) {
+        socket.destroy();
+        return finish(false);
+      }
+      c.upgraded = true;
+      const rest = Buffer.from(head.slice(end + 4), 'latin1');
+      if (proto === 'hubbub') socket.write(frame(0x1, SUBSCRIBE));
+      else {
+        c.subscribed = true;
+        settle(c, true);
+      }
+      if (rest.length > 0) onFrames(c, rest);
+      finish(true);
+    });
+    socket.on('error', () => finish(false));
+    socket.on('close', () => finish(false));
+  });
+}
+
+async function main(): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(OPENING_AT_ONCE, count) }, async () => {
+    while (next < count) {
+      next++;
+      await open();
+    }
+  });
+  await Promise.all(lanes);
+}
+
+process.on('message', (msg: { type: string }) => {
+  if (msg.type === 'arm') {
+    armed = true;
+    for (const c of conns) c.receivedAt = 0;
+    process.send?.({ type: 'armed' });
+  } else if (msg.type === 'report') {
+    process.send?.({ type: 'received', times: conns.filter((c) => c.receivedAt > 0).map((c) => c.receivedAt) });
+  } else if (msg.type === 'exit') {
+    for (const c of conns) c.socket.destroy();
+    process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));
+
+void main();
