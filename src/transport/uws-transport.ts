@@ -89,6 +89,13 @@ export class UwsTransport implements Transport {
   private readonly pendingRequests = new Set<PendingRequest>();
   private listenSocket: uws.us_listen_socket | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /**
+   * Something was written (a publish or a direct send) in this sweep window / the one before. A
+   * socket's buffered amount only grows when something is written, so after two quiet windows the
+   * sweep has nothing to find and skips the sockets: an idle hub does no work per connection.
+   */
+  private wroteNow = false;
+  private wroteBefore = false;
   private closing = false;
   /** Publications waiting for the next flush (parallel arrays: no object per publication). */
   private readonly queuedTopics: string[] = [];
@@ -156,6 +163,7 @@ export class UwsTransport implements Transport {
 
   publish(topic: string, frame: string | Buffer): void {
     if (this.closing) return;
+    this.wroteNow = true;
     this.queuedTopics.push(topic);
     this.queuedFrames.push(frame);
     if (!this.flushScheduled) {
@@ -216,13 +224,22 @@ export class UwsTransport implements Transport {
     this.conns.delete(conn);
   }
 
+  /** A socket was written to directly: the next two sweeps look at every socket. */
+  noteWrite(): void {
+    this.wroteNow = true;
+  }
+
   /** Closes connections over our backpressure limit and requests past their deadline; starts a new window. */
   private sweep(): void {
-    const limit = this.options.maxBackpressureBytes;
-    for (const conn of this.conns) {
-      const buffered = conn.sample();
-      if (buffered > limit) conn.close(this.options.slowConsumerCode, 'slow consumer');
+    if (this.wroteNow || this.wroteBefore) {
+      const limit = this.options.maxBackpressureBytes;
+      for (const conn of this.conns) {
+        const buffered = conn.sample();
+        if (buffered > limit) conn.close(this.options.slowConsumerCode, 'slow consumer');
+      }
     }
+    this.wroteBefore = this.wroteNow;
+    this.wroteNow = false;
     const older = this.previousTopicBytes;
     older.clear();
     this.previousTopicBytes = this.topicBytes;
@@ -352,7 +369,7 @@ export class UwsTransport implements Transport {
   }
 }
 
-class UwsConnection implements Connection {
+export class UwsConnection implements Connection {
   /** Mirrors uWS's subscriptions: the topics whose publishes count towards this socket's estimate. */
   private readonly topics = new Set<string>();
   private listener: ConnectionListener | undefined;
@@ -381,6 +398,7 @@ class UwsConnection implements Connection {
   send(frame: string | Buffer): boolean {
     if (this.closed) return false;
     if (this.ws.send(frame, false) === SEND_DROPPED) this.dropped = true;
+    this.transport.noteWrite();
     this.charged += (typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length) + FRAME_HEADER_MAX;
     return settleSend(this, this.ws.getBufferedAmount(), this.transport.options);
   }
