@@ -79,13 +79,13 @@ export class Session implements ConnectionListener {
   readonly authTimers: NodeJS.Timeout[] = [];
   readonly openedAt: number;
   readonly subscriptions = new Map<string, Subscription>();
-  /** Per-namespace publish limiters, made on first use. */
-  readonly publishLimits = new Map<string, TokenBucket>();
+  /** Per-namespace publish limiters, made on first use (most connections never publish). */
+  private publishLimits: Map<string, TokenBucket> | undefined;
   private readonly commandBucket: TokenBucket;
   private readonly byteBucket: TokenBucket;
   private rejectionsInARow = 0;
   private ended = false;
-  private drainWaiters: (() => void)[] = [];
+  private drainWaiters: (() => void)[] | undefined;
 
   constructor(
     readonly conn: Connection,
@@ -206,7 +206,8 @@ export class Session implements ConnectionListener {
 
   onDrain(): void {
     const waiting = this.drainWaiters;
-    this.drainWaiters = [];
+    if (waiting === undefined) return;
+    this.drainWaiters = undefined;
     for (const resolve of waiting) resolve();
   }
 
@@ -218,7 +219,7 @@ export class Session implements ConnectionListener {
     if (this.ended) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.onDrain(), DRAIN_POLL_MS);
-      this.drainWaiters.push(() => {
+      (this.drainWaiters ??= []).push(() => {
         clearTimeout(timer);
         resolve();
       });
@@ -255,6 +256,7 @@ export class Session implements ConnectionListener {
 
   publishAllowed(namespace: string, policy: NamespaceConfig['publishRate']): boolean {
     if (policy === undefined) return true;
+    this.publishLimits ??= new Map();
     let bucket = this.publishLimits.get(namespace);
     if (bucket === undefined) {
       bucket = new TokenBucket(policy, this.clock);
@@ -264,7 +266,7 @@ export class Session implements ConnectionListener {
   }
 
   publishRetryAfterMs(namespace: string): number {
-    return this.publishLimits.get(namespace)?.retryAfterMs() ?? 0;
+    return this.publishLimits?.get(namespace)?.retryAfterMs() ?? 0;
   }
 
   private rateLimited(id: number, bytesOk: boolean, bytes: number): string {

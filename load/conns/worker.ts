@@ -54,14 +54,19 @@ let armed = false;
 let opened = 0;
 let failed = 0;
 let settled = 0;
+/** Why connections failed: an HTTP status line, 'closed', or the error code of the subscribe reply. */
+const failures: Record<string, number> = {};
 
-function settle(c: Conn, ok: boolean): void {
+function settle(c: Conn, ok: boolean, why = 'closed'): void {
   if (c.settled) return;
   c.settled = true;
   if (ok) opened++;
-  else failed++;
+  else {
+    failed++;
+    failures[why] = (failures[why] ?? 0) + 1;
+  }
   settled++;
-  if (settled === count) process.send?.({ type: 'ready', opened, failed });
+  if (settled === count) process.send?.({ type: 'ready', opened, failed, failures });
 }
 
 function onFrames(c: Conn, data: Buffer): void {
@@ -87,7 +92,8 @@ function onFrames(c: Conn, data: Buffer): void {
       if (!c.subscribed) {
         // hubbub: the reply to connect + subscribe.
         c.subscribed = true;
-        settle(c, !payload.includes('"error"'));
+        const error = /"code":"([a-z_]+)"/.exec(payload.toString());
+        settle(c, !payload.includes('"error"'), error?.[1] ?? 'error');
       } else if (armed && c.receivedAt === 0) c.receivedAt = now();
     } else if (opcode === 0x8) c.socket.end();
     buf = buf.subarray(off + len);
@@ -102,8 +108,8 @@ function open(): Promise<void> {
     conns.push(c);
     let head = '';
     // The next connection opens once this one is upgraded (or failed); its subscribe reply may come later.
-    const finish = (ok: boolean): void => {
-      if (!ok) settle(c, false);
+    const finish = (ok: boolean, why?: string): void => {
+      if (!ok) settle(c, false, why);
       resolve();
     };
     socket.setNoDelay(true);
@@ -120,7 +126,7 @@ function open(): Promise<void> {
       if (end < 0) return;
       if (!head.startsWith('HTTP/1.1 101')) {
         socket.destroy();
-        return finish(false);
+        return finish(false, head.slice(0, head.indexOf('\r\n')));
       }
       c.upgraded = true;
       const rest = Buffer.from(head.slice(end + 4), 'latin1');

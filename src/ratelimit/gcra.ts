@@ -26,30 +26,54 @@ function checkCost(cost: number, burst: number): void {
   }
 }
 
+/** What a policy means to GCRA, computed once per policy object and shared by its buckets. */
+interface Rule {
+  readonly policy: RateLimitPolicy;
+  /** ms per token. */
+  readonly interval: number;
+  /** How far the TAT may run ahead of now: the burst. */
+  readonly tolerance: number;
+}
+
+const rules = new WeakMap<RateLimitPolicy, Rule>();
+
+function ruleFor(policy: RateLimitPolicy): Rule {
+  let rule = rules.get(policy);
+  if (rule === undefined) {
+    validatePolicy(policy);
+    const interval = policy.periodMs / policy.rate;
+    rule = { policy, interval, tolerance: interval * policy.burst };
+    rules.set(policy, rule);
+  }
+  return rule;
+}
+
 /**
  * One bucket, for state that already lives on one object (a connection): no map lookup at all.
- * `take` is the hot-path check; `retryAfterMs` is only asked after a refusal.
+ * Every connection has two, so a bucket is its TAT and a rule shared by every bucket of the same
+ * policy object. `take` is the hot-path check; `retryAfterMs` is only asked after a refusal.
  */
 export class TokenBucket {
   private tat = 0;
-  private readonly interval: number;
-  private readonly tolerance: number;
+  private readonly rule: Rule;
 
   constructor(
-    readonly policy: RateLimitPolicy,
+    policy: RateLimitPolicy,
     private readonly clock: Clock,
   ) {
-    validatePolicy(policy);
-    this.interval = policy.periodMs / policy.rate;
-    this.tolerance = this.interval * policy.burst;
+    this.rule = ruleFor(policy);
+  }
+
+  get policy(): RateLimitPolicy {
+    return this.rule.policy;
   }
 
   /** Takes `cost` tokens if they are there; false (and nothing taken) otherwise. */
   take(cost = 1): boolean {
     const now = this.clock.now();
     const tat = Math.max(this.tat, now);
-    const next = tat + this.interval * cost;
-    if (next - this.tolerance > now) return false;
+    const next = tat + this.rule.interval * cost;
+    if (next - this.rule.tolerance > now) return false;
     this.tat = next;
     return true;
   }
@@ -58,13 +82,13 @@ export class TokenBucket {
   retryAfterMs(cost = 1): number {
     const now = this.clock.now();
     const tat = Math.max(this.tat, now);
-    return Math.max(0, Math.ceil(tat + this.interval * cost - this.tolerance - now));
+    return Math.max(0, Math.ceil(tat + this.rule.interval * cost - this.rule.tolerance - now));
   }
 
   remaining(): number {
     const now = this.clock.now();
     const tat = Math.max(this.tat, now);
-    return Math.floor((now - tat + this.tolerance) / this.interval);
+    return Math.floor((now - tat + this.rule.tolerance) / this.rule.interval);
   }
 }
 

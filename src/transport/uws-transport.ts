@@ -33,7 +33,8 @@ export type UwsModule = typeof uws;
 type UwsSocket = uws.WebSocket<UserData>;
 
 interface UserData {
-  readonly upgrade: UpgradeRequest;
+  /** Until open: the request's headers are not kept for the connection's lifetime. */
+  upgrade: UpgradeRequest | undefined;
   readonly slot: Slot;
   conn: UwsConnection | undefined;
 }
@@ -290,13 +291,15 @@ export class UwsTransport implements Transport {
 
   private onOpen(ws: UwsSocket): void {
     const data = ws.getUserData();
-    data.slot.opened(data.upgrade.remoteAddress);
-    const conn = new UwsConnection(this, ws, data.upgrade.remoteAddress, data.slot);
+    const upgrade = data.upgrade as UpgradeRequest;
+    data.upgrade = undefined;
+    data.slot.opened(upgrade.remoteAddress);
+    const conn = new UwsConnection(this, ws, upgrade.remoteAddress, data.slot);
     data.conn = conn;
     this.conns.add(conn);
     let listener: ConnectionListener;
     try {
-      listener = this.options.hooks.onOpen(conn, data.upgrade);
+      listener = this.options.hooks.onOpen(conn, upgrade);
     } catch (err) {
       this.log.error({ err }, 'onOpen failed');
       conn.close(1011, 'internal error');
@@ -370,8 +373,11 @@ export class UwsTransport implements Transport {
 }
 
 export class UwsConnection implements Connection {
-  /** Mirrors uWS's subscriptions: the topics whose publishes count towards this socket's estimate. */
-  private readonly topics = new Set<string>();
+  /**
+   * Mirrors uWS's subscriptions: the topics whose publishes count towards this socket's estimate.
+   * An array made on the first subscribe (most sockets hold one or two topics; a Set costs ~200 B).
+   */
+  private topics: string[] | undefined;
   private listener: ConnectionListener | undefined;
   /** uWS invalidates the socket object at close; any call after that throws. */
   private closed = false;
@@ -413,7 +419,8 @@ export class UwsConnection implements Connection {
     // delivered or replayed them), and those after it must.
     this.transport.flush();
     this.ws.subscribe(topic);
-    this.topics.add(topic);
+    if (this.topics === undefined) this.topics = [topic];
+    else if (!this.topics.includes(topic)) this.topics.push(topic);
   }
 
   unsubscribe(topic: string): void {
@@ -421,7 +428,10 @@ export class UwsConnection implements Connection {
     this.transport.flush();
     this.ws.unsubscribe(topic);
     // What this topic queued may still sit in the socket's buffer: the estimate keeps counting it.
-    if (this.topics.delete(topic)) this.charged += this.transport.recentTopicBytes(topic);
+    const i = this.topics?.indexOf(topic) ?? -1;
+    if (i < 0) return;
+    this.topics?.splice(i, 1);
+    this.charged += this.transport.recentTopicBytes(topic);
   }
 
   close(code: number, reason: string): void {
@@ -501,7 +511,7 @@ export class UwsConnection implements Connection {
    */
   private estimate(): number {
     let bytes = this.lastBuffered + this.charged + this.chargedBefore;
-    for (const topic of this.topics) bytes += this.transport.recentTopicBytes(topic);
+    for (const topic of this.topics ?? []) bytes += this.transport.recentTopicBytes(topic);
     return bytes;
   }
 }
