@@ -37,7 +37,8 @@ export async function spawnHub(env: Record<string, string> = {}, args: string[] 
     output += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 15_000;
+  // Generous: a loaded machine can take a while to start a process through tsx.
+  const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`hubbub exited early:\n${output}`);
     const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
