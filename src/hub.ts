@@ -48,6 +48,21 @@ export const VERSION = '0.1.0';
  */
 export const CONTROL_CHANNEL = '$hubbub:control';
 
+/**
+ * The operator console's way in (src/console/): one-use tickets, minted for an API key holder,
+ * that a WebSocket presents as its connect token, and the internal channels (`$hubbub:...`, which
+ * no client can name) that only such connections may subscribe to.
+ */
+export interface OperatorDoor {
+  /** Whether `token` is a live ticket; a ticket is used up by this check. */
+  admit(token: string): boolean;
+  ticket(): string;
+  /** Internal channels operators may subscribe to, with their options. */
+  readonly channels: ReadonlyMap<string, NamespaceConfig>;
+  /** A control message this hub does not know (`op` other than its own). */
+  control(message: Record<string, unknown>): void;
+}
+
 /** What GET /api/stats reports about this node. */
 export interface HubStats {
   connections: number;
@@ -79,6 +94,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private readonly startedAt: number;
   private closing = false;
   private readonly removals = new Set<Promise<void>>();
+  private readonly interestListeners: ((channel: string, active: boolean) => void)[] = [];
+  private operatorDoor: OperatorDoor | undefined;
+  private readonly operators = new WeakSet<Session>();
 
   constructor(
     private readonly config: Config,
@@ -102,6 +120,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         // The client resubscribes from what it has by now, so each round makes progress.
         session.send(resubscribeFrame(sub.channel, 'live publications overtook the recovery; subscribe again with since'));
       },
+      interest: (channel, active) => {
+        for (const listener of this.interestListeners) listener(channel, active);
+      },
     });
     this.channels = this.delivery.channels;
     this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, config.limits.presenceTtlMs / 3));
@@ -117,6 +138,30 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   /** Routes /api/ requests to the HTTP API. */
   useApi(handler: HttpHandler): void {
     this.api = handler;
+  }
+
+  /** Calls `listener` when this node gains its first local subscriber of a channel (true) or loses its last (false). */
+  onInterest(listener: (channel: string, active: boolean) => void): void {
+    this.interestListeners.push(listener);
+  }
+
+  useOperators(door: OperatorDoor): void {
+    this.operatorDoor = door;
+  }
+
+  /** A one-use ticket for the console's WebSocket; `not_available` when the console is off. */
+  operatorTicket(): string {
+    if (this.operatorDoor === undefined) throw new HubError('not_available', 'the console is off on this hub (console.enabled)');
+    return this.operatorDoor.ticket();
+  }
+
+  localSubscribers(channel: string): number {
+    return this.channels.get(channel)?.members.size ?? 0;
+  }
+
+  /** A message to every node's hub (this one included), through the engine. */
+  async publishControl(message: Record<string, unknown>): Promise<void> {
+    await this.engine.publish(CONTROL_CHANNEL, str(message));
   }
 
   /** Joins the control channel; call after engine.start(). */
@@ -203,6 +248,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const m = msg as { op?: unknown; user?: unknown; reconnect?: unknown; reason?: unknown };
     if (m.op === 'disconnect' && typeof m.user === 'string') {
       this.closeUser(m.user, m.reconnect === true, typeof m.reason === 'string' ? m.reason : 'disconnected');
+    } else if (typeof msg === 'object' && msg !== null && !Array.isArray(msg)) {
+      this.operatorDoor?.control(msg as Record<string, unknown>);
     }
   }
 
@@ -257,6 +304,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       engine: this.engine,
       metrics: this.config.metrics.enabled ? this.metrics : undefined,
       api: this.api,
+      pages: { demo: this.config.demo.enabled, console: this.config.console.enabled },
       onEngineError: () => this.metrics.engineErrors.inc({ op: 'ping' }),
     });
   }
@@ -387,7 +435,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private async run(session: Session, cmd: Command): Promise<Reply> {
     if (cmd.method === 'connect') {
       if (session.connected) throw new HubError('already_connected', 'this connection is already connected');
-      await this.auth.authenticate(session, cmd.token);
+      if (cmd.token !== undefined && this.operatorDoor?.admit(cmd.token) === true) this.operators.add(session);
+      else await this.auth.authenticate(session, cmd.token);
       session.connected = true;
       const result = {
         client: session.info.client,
@@ -454,8 +503,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const channelName = cmd.channel;
     // A batch may still be running when its connection closed: nothing may register a dead session.
     if (!session.isOpen) throw new HubError('not_connected', 'the connection has closed');
-    const ns = this.namespace(channelName);
-    this.auth.authorize(session, channelName, ns, 'subscribe');
+    const internal = this.operators.has(session) ? this.operatorDoor?.channels.get(channelName) : undefined;
+    const ns = internal ?? this.namespace(channelName);
+    if (internal === undefined) this.auth.authorize(session, channelName, ns, 'subscribe');
     if (session.subscriptions.has(channelName)) {
       throw new HubError('already_subscribed', `already subscribed to ${channelName}`);
     }

@@ -1,10 +1,12 @@
 // The node's own HTTP endpoints, on whichever transport serves HTTP: liveness, readiness, metrics,
-// the browser SDK bundle, and the backend API under /api/.
+// the browser SDK bundle, the pages (demos at /, the console at /console), and the backend API
+// under /api/.
 
 import { readFileSync, statSync } from 'node:fs';
 import type { Engine } from '../engine/types.js';
 import type { Metrics } from '../observability/index.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
+import { type Pages, servePage } from './static.js';
 
 export type HttpHandler = (req: HttpRequest) => Promise<HttpResponse | undefined>;
 
@@ -13,6 +15,8 @@ export interface Endpoints {
   /** Undefined when metrics are switched off. */
   metrics: Metrics | undefined;
   api: HttpHandler | undefined;
+  /** Which pages are on. */
+  pages: Pages;
   /** The engine failed the readiness ping. */
   onEngineError(): void;
 }
@@ -39,6 +43,10 @@ async function route(req: HttpRequest, at: Endpoints): Promise<HttpResponse> {
   if (path.startsWith('/api/') && at.api !== undefined) {
     const out = await at.api(req);
     if (out !== undefined) return out;
+  }
+  if (get) {
+    const page = servePage(path, at.pages, readBuilt);
+    if (page !== undefined) return page;
   }
   if (get && path === '/hubbub.js') {
     const bundle = clientBundle();
@@ -86,19 +94,32 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
-let bundle: { mtimeMs: number; bytes: Buffer } | undefined;
 /**
  * The browser SDK's minified IIFE (global `Hubbub`), built by `npm run build` into
- * dist/client/hubbub.min.js; found from dist/http/ (the built server) and from src/http/ (tests,
- * tsx). Cached, and read again when the file changes (a rebuild is served without a restart).
+ * dist/client/hubbub.min.js.
  */
 function clientBundle(): Buffer | undefined {
-  for (const rel of ['../client/hubbub.min.js', '../../dist/client/hubbub.min.js']) {
-    const file = new URL(rel, import.meta.url);
+  return readBuilt('client/hubbub.min.js');
+}
+
+const built = new Map<string, { mtimeMs: number; bytes: Buffer }>();
+/**
+ * A file `npm run build` wrote under dist/ (`rel` is relative to dist/), found from dist/http/
+ * (the built server) and from src/http/ (tests, tsx). Cached, and read again when the file
+ * changes (a rebuild is served without a restart). `rel` must be a path the caller built from
+ * names it knows, never one a request gave.
+ */
+export function readBuilt(rel: string): Buffer | undefined {
+  for (const base of ['../', '../../dist/']) {
+    const file = new URL(base + rel, import.meta.url);
     try {
       const { mtimeMs } = statSync(file);
-      if (bundle?.mtimeMs !== mtimeMs) bundle = { mtimeMs, bytes: readFileSync(file) };
-      return bundle.bytes;
+      let cached = built.get(file.href);
+      if (cached?.mtimeMs !== mtimeMs) {
+        cached = { mtimeMs, bytes: readFileSync(file) };
+        built.set(file.href, cached);
+      }
+      return cached.bytes;
     } catch {
       // not there: try the next place
     }

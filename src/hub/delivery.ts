@@ -38,6 +38,8 @@ export interface DeliveryOptions {
   replayLowWater: number;
   /** A subscriber whose buffer overflowed: the hub drops the subscription and tells the client. */
   overflowed(session: Session, sub: Subscription): void;
+  /** This node gained its first subscriber of a channel (true) or lost its last (false). */
+  interest?(channel: string, active: boolean): void;
 }
 
 export class Delivery {
@@ -71,6 +73,7 @@ export class Delivery {
       });
       this.channels.set(name, created);
       ch = created;
+      this.options.interest?.(name, true);
     }
     ch.members.add(session);
     ch.pending.add(session);
@@ -86,6 +89,7 @@ export class Delivery {
     if (ch.members.size > 0) return;
     this.channels.delete(name);
     clearTimeout(ch.boardTimer);
+    this.options.interest?.(name, false);
     this.engine.unsubscribe(name).catch((err: unknown) => this.log.error({ err, channel: name }, 'unsubscribe failed'));
   }
 
