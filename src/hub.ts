@@ -304,7 +304,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       engine: this.engine,
       metrics: this.config.metrics.enabled ? this.metrics : undefined,
       api: this.api,
-      pages: { demo: this.config.demo.enabled, console: this.config.console.enabled },
+      pages: { demo: this.config.demo.enabled, console: this.config.console.enabled, wsPath: this.config.server.path },
       onEngineError: () => this.metrics.engineErrors.inc({ op: 'ping' }),
     });
   }

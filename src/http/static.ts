@@ -9,9 +9,11 @@ import type { HttpResponse } from '../transport/types.js';
 export interface Pages {
   demo: boolean;
   console: boolean;
+  /** The WebSocket path (server.path), written into each page's `hubbub-ws-path` meta tag. */
+  wsPath: string;
 }
 
-const PAGES: Record<string, { file: string; of: keyof Pages }> = {
+const PAGES: Record<string, { file: string; of: 'demo' | 'console' }> = {
   '/': { file: 'index.html', of: 'demo' },
   '/chat': { file: 'chat.html', of: 'demo' },
   '/leaderboard': { file: 'leaderboard.html', of: 'demo' },
@@ -49,7 +51,7 @@ export function servePage(path: string, on: Pages, read: (rel: string) => Buffer
   if (page !== undefined && Object.hasOwn(PAGES, path)) {
     if (!on[page.of]) return undefined;
     const body = read(`web/${page.file}`);
-    return body === undefined ? notBuilt() : { status: 200, headers: PAGE_HEADERS, body };
+    return body === undefined ? notBuilt() : { status: 200, headers: PAGE_HEADERS, body: withPath(body, on.wsPath) };
   }
   const asset = ASSET.exec(path);
   if (asset === null || !(on.demo || on.console)) return undefined;
@@ -61,6 +63,17 @@ export function servePage(path: string, on: Pages, read: (rel: string) => Buffer
     headers: { 'content-type': TYPES[ext] as string, 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' },
     body,
   };
+}
+
+const filled = new WeakMap<Buffer, { path: string; page: Buffer }>();
+/** The page with the WebSocket path in place, once per file version (HTML-escaped: it is configuration). */
+function withPath(body: Buffer, path: string): Buffer {
+  const done = filled.get(body);
+  if (done?.path === path) return done.page;
+  const escaped = path.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const page = Buffer.from(body.toString('utf8').replaceAll('%WS_PATH%', escaped));
+  filled.set(body, { path, page });
+  return page;
 }
 
 function notBuilt(): HttpResponse {

@@ -72,8 +72,11 @@ export class Delivery {
         if (created.fed === undefined) created.fed = start;
       });
       this.channels.set(name, created);
-      ch = created;
+      created.members.add(session);
+      created.pending.add(session);
+      // Told once the first member is in, so a listener counting subscribers sees it.
       this.options.interest?.(name, true);
+      return created;
     }
     ch.members.add(session);
     ch.pending.add(session);
