@@ -55,7 +55,7 @@ export class Delivery {
 
   /** Adds a subscriber whose subscribe is starting; the channel (and engine interest) is made on first use. */
   add(session: Session, name: string, namespace: NamespaceConfig): Channel {
-    let ch = this.channels.get(name);
+    const ch = this.channels.get(name);
     if (ch === undefined) {
       const created: Channel = {
         name,
