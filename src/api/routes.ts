@@ -202,7 +202,14 @@ export function apiRoutes({ config, hub, engine, log }: ApiDeps): ReadonlyMap<st
         if (config.api.insecure && authOn(config)) {
           throw new HubError('forbidden', 'the console needs an API key when auth is on; set api.keys and turn api.insecure off');
         }
-        return json({ ticket: hub.operatorTicket() });
+        // What each namespace keeps, so the console asks only for what a channel has.
+        const namespaces = Object.fromEntries(
+          Object.entries(config.namespaces).map(([name, ns]) => [
+            name,
+            { history: ns.history.size > 0, presence: ns.presence, leaderboard: ns.leaderboard !== undefined },
+          ]),
+        );
+        return json({ ticket: hub.operatorTicket(), namespaces });
       }),
     ],
   ]);

@@ -14,7 +14,17 @@ export class ApiError extends Error {
   }
 }
 
+/** What a namespace keeps: the console asks a channel only for these. */
+export interface Keeps {
+  history: boolean;
+  presence: boolean;
+  leaderboard: boolean;
+}
+
 export class Api {
+  /** By namespace, from the last ticket. */
+  namespaces: Record<string, Keeps> = {};
+
   constructor(private key: string) {}
 
   static saved(): Api | undefined {
@@ -42,7 +52,8 @@ export class Api {
 
   /** A one-use ticket for the console's WebSocket (its connect token). */
   async ticket(): Promise<string> {
-    const { ticket } = await this.post<{ ticket: string }>('/api/console/ticket', {});
+    const { ticket, namespaces } = await this.post<{ ticket: string; namespaces: Record<string, Keeps> }>('/api/console/ticket', {});
+    this.namespaces = namespaces;
     return ticket;
   }
 

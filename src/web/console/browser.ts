@@ -3,7 +3,7 @@
 // leaderboard top (whichever its namespace keeps); a form to publish; a form to disconnect a user.
 
 import { clock, el, byId } from '../shared/dom.ts';
-import { type Api, ApiError } from './api.ts';
+import type { Api } from './api.ts';
 
 interface ChannelRow {
   channel: string;
@@ -72,19 +72,13 @@ export class ChannelBrowser {
 
   private async details(channel: string): Promise<void> {
     const box = byId('detail');
-    const optional = async <T>(p: Promise<T>): Promise<T | undefined> => {
-      try {
-        return await p;
-      } catch (err) {
-        if (err instanceof ApiError && err.code === 'not_available') return undefined;
-        throw err;
-      }
-    };
+    const keeps = this.api.namespaces[channel.split(':')[0] ?? ''] ?? { history: false, presence: false, leaderboard: false };
+    const when = <T>(on: boolean, ask: () => Promise<T>): Promise<T | undefined> => (on ? ask() : Promise.resolve(undefined));
     try {
       const [presence, history, board] = await Promise.all([
-        optional(this.api.get<{ members: Member[] }>('/api/presence', { channel })),
-        optional(this.api.get<{ publications: Pub[]; offset: number }>('/api/history', { channel, limit: 10, reverse: 'true' })),
-        optional(this.api.get<{ entries: Entry[] }>('/api/leaderboard/top', { channel, limit: 10 })),
+        when(keeps.presence, () => this.api.get<{ members: Member[] }>('/api/presence', { channel })),
+        when(keeps.history, () => this.api.get<{ publications: Pub[]; offset: number }>('/api/history', { channel, limit: 10, reverse: 'true' })),
+        when(keeps.leaderboard, () => this.api.get<{ entries: Entry[] }>('/api/leaderboard/top', { channel, limit: 10 })),
       ]);
       if (this.selected !== channel) return;
       const parts: HTMLElement[] = [el('h3', { text: channel })];

@@ -70,8 +70,12 @@ function start(name: string): void {
   let recoveredNow = 0;
   let wantNow = false;
 
-  const say = (line: string) => {
-    activity.prepend(el('li', { text: `${clock(Date.now())} ${line}` }));
+  /** An activity line; one about a person names them as soon as their name is known. */
+  const say = (line: string, client?: string) => {
+    const li = el('li', {}, `${clock(Date.now())} `);
+    if (client !== undefined) li.append(el('span', { class: 'who-name', 'data-client': client, text: nameOf(client) }), ' ');
+    li.append(line);
+    activity.prepend(li);
     while (activity.children.length > 8) activity.lastElementChild?.remove();
   };
   const showError = (err: { code: string; message: string }) => {
@@ -95,6 +99,7 @@ function start(name: string): void {
   const nameOf = (client: string) => names.get(client) ?? `guest ${client.slice(0, 4)}`;
 
   const renderPeople = () => {
+    for (const span of activity.querySelectorAll<HTMLElement>('.who-name')) span.textContent = nameOf(span.dataset.client ?? '');
     people.replaceChildren(
       ...[...members.values()]
         .sort((a, b) => nameOf(a.client).localeCompare(nameOf(b.client)))
@@ -118,7 +123,11 @@ function start(name: string): void {
   const render = (m: Sdk.Message, replayed: boolean) => {
     const data = chatData(m.data);
     if (data === undefined) return;
-    if (m.from !== undefined) names.set(m.from.client, data.name);
+    if (m.from !== undefined) {
+      names.set(m.from.client, data.name);
+      // Their message is in: they are not typing it any more.
+      if (typing.delete(m.from.client)) renderTyping();
+    }
     const mine = m.from?.client === me;
     const li = el(
       'li',
@@ -161,13 +170,13 @@ function start(name: string): void {
   chat.on('join', (m) => {
     members.set(m.client, m);
     renderPeople();
-    if (m.client !== me) say(`${nameOf(m.client)} joined`);
+    if (m.client !== me) say('joined', m.client);
   });
   chat.on('leave', (m) => {
     members.delete(m.client);
     typing.delete(m.client);
     renderPeople();
-    if (m.client !== me) say(`${nameOf(m.client)} left`);
+    if (m.client !== me) say('left', m.client);
   });
   chat.on('error', showError);
 
@@ -179,7 +188,8 @@ function start(name: string): void {
       messages.replaceChildren();
       for (const p of publications.reverse()) if (p.epoch !== info.epoch || p.offset <= info.offset) render(p, false);
       loads++;
-      historyNote.textContent = `${loads === 1 ? 'history loaded' : 'history reloaded'} · ${messages.children.length} message${messages.children.length === 1 ? '' : 's'}`;
+      const n = messages.children.length;
+      historyNote.textContent = `${loads === 1 ? 'history loaded' : 'history reloaded'} · ${n === 0 ? 'nothing earlier' : `${n} earlier message${n === 1 ? '' : 's'}`}`;
       if (loads > 1) say('history reloaded (the missed messages could not be replayed)');
     } catch (err) {
       showError(err as Sdk.HubError);
