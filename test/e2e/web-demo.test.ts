@@ -69,7 +69,7 @@ describe('the demo pages', () => {
       await page.fill('#text', text);
       await page.press('#text', 'Enter');
       // Shown once the hub has it: the page's own message comes back from the channel.
-      await page.waitForFunction((n) => document.querySelectorAll('#messages .msg').length > n, before, WAIT);
+      await expect.poll(() => page.locator('#messages .msg').count(), WAIT).toBeGreaterThan(before);
     }
 
     let alice: Page;
@@ -86,8 +86,8 @@ describe('the demo pages', () => {
     it('lets two people chat, each seeing the other in the room and typing', async () => {
       alice = await joinChat('Alice');
       bob = await joinChat('Bob');
-      await alice.waitForFunction(() => [...document.querySelectorAll('#people .who')].some((e) => e.textContent === 'Bob'), undefined, WAIT);
-      await bob.waitForFunction(() => [...document.querySelectorAll('#people .who')].some((e) => e.textContent === 'Alice'), undefined, WAIT);
+      await alice.waitForSelector('#people .who:text-is("Bob")', WAIT);
+      await bob.waitForSelector('#people .who:text-is("Alice")', WAIT);
       expect(await people(alice)).toEqual(['Alice', 'Bob']);
       expect(await people(bob)).toEqual(['Alice', 'Bob']);
 
@@ -107,14 +107,14 @@ describe('the demo pages', () => {
       const before = await texts(alice);
       await alice.click('#drop');
       await alice.waitForSelector('#status[data-state="offline"]', WAIT);
-      await bob.waitForFunction(() => ![...document.querySelectorAll('#people .who')].some((e) => e.textContent === 'Alice'), undefined, WAIT);
+      await bob.waitForSelector('#people .who:text-is("Alice")', { state: 'detached', ...WAIT });
       for (const text of ['while you were away 1', 'while you were away 2', 'while you were away 3']) await send(bob, text);
       expect(await texts(alice)).toEqual(before);
       await screenshots(alice, 'chat-dropped');
 
       await alice.click('#drop');
       await alice.waitForSelector('#status[data-state="connected"]', WAIT);
-      await alice.waitForFunction((n) => document.querySelectorAll('#messages .msg').length >= n, before.length + 3, WAIT);
+      await expect.poll(() => alice.locator('#messages .msg').count(), WAIT).toBeGreaterThanOrEqual(before.length + 3);
       await send(bob, 'and now live');
       await alice.waitForSelector('#messages .msg:has-text("and now live")', WAIT);
       expect(await texts(alice)).toEqual([
@@ -145,19 +145,19 @@ describe('the demo pages', () => {
       expect((await order(viewer)).slice(0, 2)).toEqual(['Ada=0', 'Grace=0']);
 
       for (let i = 0; i < 3; i++) await player.click('[data-member="Radia"] button');
-      await viewer.waitForFunction(() => document.querySelector('#board .player')?.getAttribute('data-member') === 'Radia', undefined, WAIT);
+      await viewer.waitForSelector('#board .player:first-child[data-member="Radia"]', WAIT);
       for (let i = 0; i < 5; i++) await player.click('[data-member="Ken"] button');
-      await viewer.waitForFunction(() => document.querySelector('#board .player .score')?.textContent === '5', undefined, WAIT);
+      await viewer.waitForSelector('#board .player:first-child[data-member="Ken"] .score:text-is("5")', WAIT);
       expect((await order(viewer)).slice(0, 2)).toEqual(['Ken=5', 'Radia=3']);
       expect(await viewer.$eval('#board .player', (li) => li.querySelector('.rank')?.textContent)).toBe('1');
-      await player.waitForFunction(() => document.querySelector('#board .player .score')?.textContent === '5', undefined, WAIT);
+      await player.waitForSelector('#board .player:first-child[data-member="Ken"] .score:text-is("5")', WAIT);
       expect(await player.textContent('#clicks')).toBe('8');
       await screenshots(viewer, 'leaderboard');
     });
 
     it("draws the dashboard's chart from the hub's feed, with rate and latency readouts", async () => {
       const page = await open('/dashboard');
-      await page.waitForFunction(() => Number(document.querySelector('svg.chart')?.getAttribute('data-points')) >= 6, undefined, WAIT);
+      await expect.poll(async () => Number(await page.getAttribute('svg.chart', 'data-points')), WAIT).toBeGreaterThanOrEqual(6);
       expect(Number(await page.textContent('#points'))).toBeGreaterThanOrEqual(6);
       expect(await page.textContent('#rate')).toMatch(/^\d+(\.\d)?$/);
       expect(await page.textContent('#latency')).toMatch(/^\d+$/);

@@ -35,13 +35,13 @@ export async function screenshots(page: Page, name: string): Promise<void> {
   const size = page.viewportSize() ?? DESKTOP;
   // No hover effects or half-done animations in the pictures.
   await page.mouse.move(0, 0);
-  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.evaluate('window.scrollTo(0, 0)');
   await page.setViewportSize(DESKTOP);
   await page.screenshot({ path: join(SHOTS, `${name}-desktop.png`), fullPage: true, animations: 'disabled' });
   await page.setViewportSize(PHONE);
   await page.screenshot({ path: join(SHOTS, `${name}-phone.png`), fullPage: true, animations: 'disabled' });
   // Readable at phone width: nothing wider than the screen.
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
   await page.setViewportSize(size);
   if (overflow > 0) throw new Error(`${name} is ${overflow} px wider than a ${PHONE.width} px phone screen`);
 }

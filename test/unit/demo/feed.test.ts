@@ -26,6 +26,7 @@ describe('the demo feed', () => {
       onJoin: () => {},
       onLeave: () => {},
       onLeaderboardUpdate: () => {},
+      onUnrecoverable: () => {},
     };
     await engine.start(handler);
     await engine.subscribe(CHANNEL);
