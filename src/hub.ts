@@ -34,8 +34,9 @@ import type { Connection, HttpRequest, HttpResponse, Transport, TransportHooks, 
 import { type HttpHandler, serveHttp } from './http/endpoints.js';
 import { type Channel, Delivery, joinLeaveTopic } from './hub/delivery.js';
 import { initialState, notAvailable, streamOptions } from './hub/initial-state.js';
+import { type OperatorDoor, Operators } from './hub/operators.js';
 
-export { notAvailable, streamOptions };
+export { notAvailable, type OperatorDoor, streamOptions };
 import { type Clock, systemClock } from './util/clock.js';
 import { globToRegExp } from './util/glob.js';
 
@@ -47,21 +48,6 @@ export const VERSION = '0.1.0';
  * never starts with `$`.
  */
 export const CONTROL_CHANNEL = '$hubbub:control';
-
-/**
- * The operator console's way in (src/console/): one-use tickets, minted for an API key holder,
- * that a WebSocket presents as its connect token, and the internal channels (`$hubbub:...`, which
- * no client can name) that only such connections may subscribe to.
- */
-export interface OperatorDoor {
-  /** Whether `token` is a live ticket; a ticket is used up by this check. */
-  admit(token: string): boolean;
-  ticket(): string;
-  /** Internal channels operators may subscribe to, with their options. */
-  readonly channels: ReadonlyMap<string, NamespaceConfig>;
-  /** A control message this hub does not know (`op` other than its own). */
-  control(message: Record<string, unknown>): void;
-}
 
 /** What GET /api/stats reports about this node. */
 export interface HubStats {
@@ -95,8 +81,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private closing = false;
   private readonly removals = new Set<Promise<void>>();
   private readonly interestListeners: ((channel: string, active: boolean) => void)[] = [];
-  private operatorDoor: OperatorDoor | undefined;
-  private readonly operators = new WeakSet<Session>();
+  /** The operator console's connections and internal channels (hub/operators.ts). */
+  readonly operators = new Operators();
 
   constructor(
     private readonly config: Config,
@@ -143,16 +129,6 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   /** Calls `listener` when this node gains its first local subscriber of a channel (true) or loses its last (false). */
   onInterest(listener: (channel: string, active: boolean) => void): void {
     this.interestListeners.push(listener);
-  }
-
-  useOperators(door: OperatorDoor): void {
-    this.operatorDoor = door;
-  }
-
-  /** A one-use ticket for the console's WebSocket; `not_available` when the console is off. */
-  operatorTicket(): string {
-    if (this.operatorDoor === undefined) throw new HubError('not_available', 'the console is off on this hub (console.enabled)');
-    return this.operatorDoor.ticket();
   }
 
   localSubscribers(channel: string): number {
@@ -248,9 +224,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const m = msg as { op?: unknown; user?: unknown; reconnect?: unknown; reason?: unknown };
     if (m.op === 'disconnect' && typeof m.user === 'string') {
       this.closeUser(m.user, m.reconnect === true, typeof m.reason === 'string' ? m.reason : 'disconnected');
-    } else if (typeof msg === 'object' && msg !== null && !Array.isArray(msg)) {
-      this.operatorDoor?.control(msg as Record<string, unknown>);
-    }
+    } else this.operators.control(msg);
   }
 
   get connectionCount(): number {
@@ -435,8 +409,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private async run(session: Session, cmd: Command): Promise<Reply> {
     if (cmd.method === 'connect') {
       if (session.connected) throw new HubError('already_connected', 'this connection is already connected');
-      if (cmd.token !== undefined && this.operatorDoor?.admit(cmd.token) === true) this.operators.add(session);
-      else await this.auth.authenticate(session, cmd.token);
+      if (!this.operators.admit(session, cmd.token)) await this.auth.authenticate(session, cmd.token);
       session.connected = true;
       const result = {
         client: session.info.client,
@@ -503,7 +476,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const channelName = cmd.channel;
     // A batch may still be running when its connection closed: nothing may register a dead session.
     if (!session.isOpen) throw new HubError('not_connected', 'the connection has closed');
-    const internal = this.operators.has(session) ? this.operatorDoor?.channels.get(channelName) : undefined;
+    const internal = this.operators.channel(session, channelName);
     const ns = internal ?? this.namespace(channelName);
     if (internal === undefined) this.auth.authorize(session, channelName, ns, 'subscribe');
     if (session.subscriptions.has(channelName)) {

@@ -49,7 +49,7 @@ export async function startHub(configured: Config, log: Logger, options: StartOp
   const operators = config.console.enabled
     ? new OperatorConsole(hub, engine, log, systemClock, { statsIntervalMs: config.console.statsIntervalMs, node })
     : undefined;
-  if (operators !== undefined) hub.useOperators(operators);
+  if (operators !== undefined) hub.operators.use(operators);
   const { server } = config;
   const transport = createTransport(
     server.transport,

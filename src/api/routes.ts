@@ -209,7 +209,7 @@ export function apiRoutes({ config, hub, engine, log }: ApiDeps): ReadonlyMap<st
             { history: ns.history.size > 0, presence: ns.presence, leaderboard: ns.leaderboard !== undefined },
           ]),
         );
-        return json({ ticket: hub.operatorTicket(), namespaces });
+        return json({ ticket: hub.operators.ticket(), namespaces });
       }),
     ],
   ]);
