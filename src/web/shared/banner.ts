@@ -41,7 +41,8 @@ export function connectionBanner(client: Sdk.HubClient, status: HTMLElement): Ba
     setStatus('offline', 'offline');
     if (own !== undefined) return;
     const when = info.reconnect && info.delayMs !== undefined ? ` Trying again in ${Math.max(1, Math.round(info.delayMs / 1000))} s…` : '';
-    show(info.reconnect ? `The hub went away (${info.code}).${when}` : `Disconnected: ${info.reason || info.code}. Reload the page to connect again.`, 'warn');
+    const why = info.reason === '' ? `code ${info.code}` : info.reason;
+    show(info.reconnect ? `The hub went away (${why}).${when}` : `Disconnected (${why}). Reload the page to connect again.`, 'warn');
   });
   client.on('state', (state) => {
     if (state === 'connecting' && own === undefined && !banner.hidden && banner.dataset.tone === 'warn') {
