@@ -144,7 +144,11 @@ describe('the demo pages', () => {
       const order = (page: Page) => page.$$eval('#board .player', (lis) => lis.map((li) => `${li.getAttribute('data-member')}=${li.querySelector('.score')?.textContent}`));
       expect((await order(viewer)).slice(0, 2)).toEqual(['Ada=0', 'Grace=0']);
 
-      for (let i = 0; i < 3; i++) await player.click('[data-member="Radia"] button');
+      // By keyboard, then by mouse: the +1 buttons are real buttons.
+      await player.focus('[data-member="Radia"] button');
+      await player.keyboard.press('Enter');
+      await player.keyboard.press('Space');
+      await player.click('[data-member="Radia"] button');
       await viewer.waitForSelector('#board .player:first-child[data-member="Radia"]', WAIT);
       for (let i = 0; i < 5; i++) await player.click('[data-member="Ken"] button');
       await viewer.waitForSelector('#board .player:first-child[data-member="Ken"] .score:text-is("5")', WAIT);
