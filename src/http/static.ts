@@ -13,13 +13,13 @@ export interface Pages {
   wsPath: string;
 }
 
-const PAGES: Record<string, { file: string; of: 'demo' | 'console' }> = {
-  '/': { file: 'index.html', of: 'demo' },
-  '/chat': { file: 'chat.html', of: 'demo' },
-  '/leaderboard': { file: 'leaderboard.html', of: 'demo' },
-  '/dashboard': { file: 'dashboard.html', of: 'demo' },
-  '/console': { file: 'console.html', of: 'console' },
-};
+const PAGES = new Map<string, { file: string; of: 'demo' | 'console' }>([
+  ['/', { file: 'index.html', of: 'demo' }],
+  ['/chat', { file: 'chat.html', of: 'demo' }],
+  ['/leaderboard', { file: 'leaderboard.html', of: 'demo' }],
+  ['/dashboard', { file: 'dashboard.html', of: 'demo' }],
+  ['/console', { file: 'console.html', of: 'console' }],
+]);
 
 const TYPES: Record<string, string> = {
   js: 'text/javascript; charset=utf-8',
@@ -47,8 +47,8 @@ const PAGE_HEADERS = {
 
 /** The page or asset at `path` (no query), or undefined when there is none or its part is off. */
 export function servePage(path: string, on: Pages, read: (rel: string) => Buffer | undefined): HttpResponse | undefined {
-  const page = PAGES[path];
-  if (page !== undefined && Object.hasOwn(PAGES, path)) {
+  const page = PAGES.get(path);
+  if (page !== undefined) {
     if (!on[page.of]) return undefined;
     const body = read(`web/${page.file}`);
     return body === undefined ? notBuilt() : { status: 200, headers: PAGE_HEADERS, body: withPath(body, on.wsPath) };
