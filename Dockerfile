@@ -18,9 +18,12 @@ COPY client client
 RUN npm run build
 
 FROM node:${NODE_VERSION}-trixie-slim
+# A deployment shows no demo pages (`-e HUBBUB_DEMO=1` to try them); the console at /console stays,
+# behind the API key.
 ENV NODE_ENV=production \
     HUBBUB_HOST=0.0.0.0 \
-    HUBBUB_PORT=8080
+    HUBBUB_PORT=8080 \
+    HUBBUB_DEMO=0
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY client/package.json client/

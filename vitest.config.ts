@@ -8,7 +8,7 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts'],
-      exclude: ['src/cli.ts'],
+      exclude: ['src/cli.ts', 'src/web/**'],
       reporter: ['text-summary'],
       thresholds: { lines: 85, functions: 85, branches: 80, statements: 85 },
     },

@@ -34,8 +34,9 @@ import type { Connection, HttpRequest, HttpResponse, Transport, TransportHooks, 
 import { type HttpHandler, serveHttp } from './http/endpoints.js';
 import { type Channel, Delivery, joinLeaveTopic } from './hub/delivery.js';
 import { initialState, notAvailable, streamOptions } from './hub/initial-state.js';
+import { type OperatorDoor, Operators } from './hub/operators.js';
 
-export { notAvailable, streamOptions };
+export { notAvailable, type OperatorDoor, streamOptions };
 import { type Clock, systemClock } from './util/clock.js';
 import { globToRegExp } from './util/glob.js';
 
@@ -79,6 +80,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private readonly startedAt: number;
   private closing = false;
   private readonly removals = new Set<Promise<void>>();
+  private readonly interestListeners: ((channel: string, active: boolean) => void)[] = [];
+  /** The operator console's connections and internal channels (hub/operators.ts). */
+  readonly operators = new Operators();
 
   constructor(
     private readonly config: Config,
@@ -102,6 +106,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         // The client resubscribes from what it has by now, so each round makes progress.
         session.send(resubscribeFrame(sub.channel, 'live publications overtook the recovery; subscribe again with since'));
       },
+      interest: (channel, active) => {
+        for (const listener of this.interestListeners) listener(channel, active);
+      },
     });
     this.channels = this.delivery.channels;
     this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, config.limits.presenceTtlMs / 3));
@@ -117,6 +124,20 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   /** Routes /api/ requests to the HTTP API. */
   useApi(handler: HttpHandler): void {
     this.api = handler;
+  }
+
+  /** Calls `listener` when this node gains its first local subscriber of a channel (true) or loses its last (false). */
+  onInterest(listener: (channel: string, active: boolean) => void): void {
+    this.interestListeners.push(listener);
+  }
+
+  localSubscribers(channel: string): number {
+    return this.channels.get(channel)?.members.size ?? 0;
+  }
+
+  /** A message to every node's hub (this one included), through the engine. */
+  async publishControl(message: Record<string, unknown>): Promise<void> {
+    await this.engine.publish(CONTROL_CHANNEL, str(message));
   }
 
   /** Joins the control channel; call after engine.start(). */
@@ -203,7 +224,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const m = msg as { op?: unknown; user?: unknown; reconnect?: unknown; reason?: unknown };
     if (m.op === 'disconnect' && typeof m.user === 'string') {
       this.closeUser(m.user, m.reconnect === true, typeof m.reason === 'string' ? m.reason : 'disconnected');
-    }
+    } else this.operators.control(msg);
   }
 
   get connectionCount(): number {
@@ -257,6 +278,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       engine: this.engine,
       metrics: this.config.metrics.enabled ? this.metrics : undefined,
       api: this.api,
+      pages: { demo: this.config.demo.enabled, console: this.config.console.enabled, wsPath: this.config.server.path },
       onEngineError: () => this.metrics.engineErrors.inc({ op: 'ping' }),
     });
   }
@@ -387,7 +409,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private async run(session: Session, cmd: Command): Promise<Reply> {
     if (cmd.method === 'connect') {
       if (session.connected) throw new HubError('already_connected', 'this connection is already connected');
-      await this.auth.authenticate(session, cmd.token);
+      if (!this.operators.admit(session, cmd.token)) await this.auth.authenticate(session, cmd.token);
       session.connected = true;
       const result = {
         client: session.info.client,
@@ -454,8 +476,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const channelName = cmd.channel;
     // A batch may still be running when its connection closed: nothing may register a dead session.
     if (!session.isOpen) throw new HubError('not_connected', 'the connection has closed');
-    const ns = this.namespace(channelName);
-    this.auth.authorize(session, channelName, ns, 'subscribe');
+    const internal = this.operators.channel(session, channelName);
+    const ns = internal ?? this.namespace(channelName);
+    if (internal === undefined) this.auth.authorize(session, channelName, ns, 'subscribe');
     if (session.subscriptions.has(channelName)) {
       throw new HubError('already_subscribed', `already subscribed to ${channelName}`);
     }

@@ -1,15 +1,19 @@
 // Starts one hubbub node: the engine the configuration names, the hub, and a transport listening
 // on the configured port. Returns a handle whose close() shuts all of it down in order.
 
+import { hostname } from 'node:os';
 import type { Config } from './config/index.js';
 import { HttpApi } from './api/index.js';
+import { OperatorConsole } from './console/index.js';
+import { DemoChannels, DemoFeed, withDemo } from './demo/index.js';
 import { createEngine } from './engine/index.js';
 import type { Engine } from './engine/types.js';
-import { Hub } from './hub.js';
+import { Hub, streamOptions } from './hub.js';
 import type { Logger } from './observability/index.js';
 import { CloseCodes } from './protocol/index.js';
 import { createTransport } from './transport/index.js';
 import type { Transport, TransportOptions } from './transport/types.js';
+import { systemClock } from './util/clock.js';
 
 /** Connections beyond the WebSocket limits that may be in their handshake (HTTP requests). */
 const HANDSHAKE_HEADROOM = 32;
@@ -30,13 +34,22 @@ export interface StartOptions {
   engine?: Engine;
 }
 
-export async function startHub(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningHub> {
+export async function startHub(configured: Config, log: Logger, options: StartOptions = {}): Promise<RunningHub> {
+  const config = withDemo(configured);
   const engine = options.engine ?? createEngine(config.engine, undefined, log);
   const hub = new Hub(config, engine, log, { processMetrics: options.processMetrics ?? false });
   await engine.start(hub);
   await hub.start();
   const api = new HttpApi(config, hub, engine, log);
   hub.useApi((req) => api.handle(req));
+  const feed = config.demo.enabled ? demoFeed(config, engine, log) : undefined;
+  if (feed !== undefined) hub.onInterest((channel, active) => feed.interest(channel, active));
+  // The node's name is known once it listens; the console only reads it when it publishes.
+  const node = { name: hostname() };
+  const operators = config.console.enabled
+    ? new OperatorConsole(hub, engine, log, systemClock, { statsIntervalMs: config.console.statsIntervalMs, node })
+    : undefined;
+  if (operators !== undefined) hub.operators.use(operators);
   const { server } = config;
   let transport: Transport;
   let port: number;
@@ -45,10 +58,13 @@ export async function startHub(config: Config, log: Logger, options: StartOption
     hub.attach(transport);
     port = await transport.listen();
   } catch (err) {
+    feed?.stop();
+    operators?.close();
     await hub.close();
     await engine.close();
     throw err;
   }
+  node.name = `${hostname()}:${port}`;
   log.info({ port, transport: transport.name, engine: engine.kind, path: server.path }, 'hubbub listening');
   let closing: Promise<void> | undefined;
   return {
@@ -59,6 +75,8 @@ export async function startHub(config: Config, log: Logger, options: StartOption
     api,
     close() {
       closing ??= (async () => {
+        feed?.stop();
+        operators?.close();
         await hub.close();
         await engine.close();
       })();
@@ -86,4 +104,10 @@ function transportOptions(server: Config['server'], hub: Hub): TransportOptions 
     trustProxy: server.trustProxy,
     hooks: hub,
   };
+}
+
+function demoFeed(config: Config, engine: Engine, log: Logger): DemoFeed {
+  const ns = config.namespaces[DemoChannels.feed.split(':')[0] as string];
+  const options = ns === undefined ? {} : streamOptions(ns);
+  return new DemoFeed(engine, DemoChannels.feed, config.demo.feedIntervalMs, options, log, systemClock);
 }

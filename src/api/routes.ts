@@ -195,7 +195,28 @@ export function apiRoutes({ config, hub, engine, log }: ApiDeps): ReadonlyMap<st
       }),
     ],
     ['/api/stats', get(schemas.emptyQuery, async () => json({ node: hub.stats(), engine: await engine.stats() }))],
+    [
+      '/api/console/ticket',
+      post(schemas.emptyQuery, async () => {
+        // With auth on, the console is never open: insecure mode has no key to ask for.
+        if (config.api.insecure && authOn(config)) {
+          throw new HubError('forbidden', 'the console needs an API key when auth is on; set api.keys and turn api.insecure off');
+        }
+        // What each namespace keeps, so the console asks only for what a channel has.
+        const namespaces = Object.fromEntries(
+          Object.entries(config.namespaces).map(([name, ns]) => [
+            name,
+            { history: ns.history.size > 0, presence: ns.presence, leaderboard: ns.leaderboard !== undefined },
+          ]),
+        );
+        return json({ ticket: hub.operators.ticket(), namespaces });
+      }),
+    ],
   ]);
+}
+
+function authOn({ auth }: Config): boolean {
+  return auth.hmacSecret !== undefined || auth.publicKey !== undefined || auth.jwksFile !== undefined || auth.jwksUrl !== undefined;
 }
 
 /** One channel of a broadcast failed: its error goes into the results, the others still run. */

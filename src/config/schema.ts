@@ -273,6 +273,32 @@ export const recoverySchema = z.strictObject({
     ),
 });
 
+export const demoSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Serve the demo pages at / (chat, leaderboard, dashboard), add their `demo-*` namespaces and run the dashboard feed. On when no config file is given (`npm start`); a config file turns it off unless it sets this; `--no-demo` (env HUBBUB_DEMO=0) turns it off whatever the file says.',
+    ),
+  feedIntervalMs: positiveInt()
+    .min(50)
+    .default(250)
+    .describe('The dashboard feed publishes one point per this interval, only while someone is subscribed to it.'),
+});
+
+export const consoleSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Serve the operator console at /console. It asks for an API key (`api.keys`) and is refused without one; with `api.insecure` it is open like the API when auth is off, and refused when auth is on.',
+    ),
+  statsIntervalMs: positiveInt()
+    .min(100)
+    .default(1000)
+    .describe("How often each node publishes its numbers to the console's internal channel, while a console is watching."),
+});
+
 export const configSchema = z
   .object({
     logLevel: z
@@ -289,6 +315,8 @@ export const configSchema = z
       .strictObject({ enabled: z.boolean().default(true).describe('Serve Prometheus metrics at GET /metrics.') })
       .prefault({})
       .describe('Prometheus metrics.'),
+    demo: demoSchema.prefault({}).describe('The demo pages and their namespaces.'),
+    console: consoleSchema.prefault({}).describe('The operator console.'),
     namespaces: z
       .record(z.string().regex(/^[a-z0-9_-]{1,32}$/), namespaceSchema)
       .default(() => ({

@@ -49,6 +49,8 @@ Runs a hubbub node: a real-time pub/sub hub over WebSockets.
 Options (each also an environment variable; flags win over the environment, which wins over the file):
   --config <file>            JSON configuration file (env HUBBUB_CONFIG); see docs/configuration.md
 ${overrides.map((o) => `  --${`${o.flag} <value>`.padEnd(25)}${o.help} (env ${o.env})`).join('\n')}
+  --no-demo                  no demo pages at / and no dashboard feed (env HUBBUB_DEMO=0); a config
+                             file turns the demo off too, unless it sets demo.enabled
   --help                     print this and exit
   --version                  print the version and exit
 `;
@@ -61,6 +63,7 @@ export function readConfigSources(argv: readonly string[], env: NodeJS.ProcessEn
     config: { type: 'string' },
     help: { type: 'boolean' },
     version: { type: 'boolean' },
+    'no-demo': { type: 'boolean' },
   };
   for (const o of overrides) options[o.flag] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
@@ -74,6 +77,7 @@ export function readConfigSources(argv: readonly string[], env: NodeJS.ProcessEn
 
   const file = (values.config as string | undefined) ?? env.HUBBUB_CONFIG;
   const raw = file === undefined ? {} : readFile(file);
+  demoRule(raw, file !== undefined, env.HUBBUB_DEMO, values['no-demo'] === true);
   for (const source of ['env', 'flag'] as const) {
     for (const o of overrides) {
       const value = source === 'env' ? env[o.env] : (values[o.flag] as string | undefined);
@@ -88,6 +92,24 @@ export function readConfigSources(argv: readonly string[], env: NodeJS.ProcessEn
     }
   }
   return { kind: 'run', raw };
+}
+
+/**
+ * The demo is for the first minute on a laptop: on with no config file (`npm start`), off with a
+ * file (a deployment) unless the file says `demo.enabled`; HUBBUB_DEMO and `--no-demo` decide over both.
+ */
+function demoRule(raw: Raw, fromFile: boolean, env: string | undefined, noDemo: boolean): void {
+  const demo = raw.demo;
+  const given = typeof demo === 'object' && demo !== null && !Array.isArray(demo) && 'enabled' in demo;
+  if (fromFile && !given) set(raw, ['demo', 'enabled'], false);
+  if (env !== undefined && env !== '') {
+    const on = /^(1|true|on|yes)$/i.test(env);
+    if (!on && !/^(0|false|off|no)$/i.test(env)) {
+      throw new ConfigError([`HUBBUB_DEMO: use 1 or 0 (true/false), not ${JSON.stringify(env.slice(0, 32))}`]);
+    }
+    set(raw, ['demo', 'enabled'], on);
+  }
+  if (noDemo) set(raw, ['demo', 'enabled'], false);
 }
 
 function readFile(file: string): Raw {

@@ -1,11 +1,14 @@
 // The node's own HTTP endpoints, on whichever transport serves HTTP: liveness, readiness, metrics,
-// the browser SDK bundle, and the backend API under /api/.
+// the browser SDK bundle, the pages (demos at /, the console at /console), and the backend API
+// under /api/.
 
 import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Engine } from '../engine/types.js';
 import type { Metrics } from '../observability/index.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
+import { type Pages, servePage } from './static.js';
 
 export type HttpHandler = (req: HttpRequest) => Promise<HttpResponse | undefined>;
 
@@ -14,6 +17,8 @@ export interface Endpoints {
   /** Undefined when metrics are switched off. */
   metrics: Metrics | undefined;
   api: HttpHandler | undefined;
+  /** Which pages are on. */
+  pages: Pages;
   /** The engine failed the readiness ping. */
   onEngineError(): void;
 }
@@ -40,6 +45,10 @@ async function route(req: HttpRequest, at: Endpoints): Promise<HttpResponse> {
   if (path.startsWith('/api/') && at.api !== undefined) {
     const out = await at.api(req);
     if (out !== undefined) return out;
+  }
+  if (get) {
+    const page = servePage(path, at.pages, readBuilt);
+    if (page !== undefined) return page;
   }
   if (get && path === '/hubbub.js') {
     const bundle = clientBundle();
@@ -87,21 +96,46 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
-let bundle: { mtimeMs: number; bytes: Buffer } | undefined;
 const requireHere = createRequire(import.meta.url);
 /**
  * The browser SDK's minified IIFE (global `Hubbub`): `hubbub-client/hubbub.min.js`, a dependency
- * of this package (in the repository, the client/ workspace, built by `npm run build`). Cached,
- * and read again when the file changes (a rebuild is served without a restart).
+ * of this package (in the repository, the client/ workspace, built by `npm run build`).
  */
 function clientBundle(): Buffer | undefined {
+  let file: string;
   try {
-    const file = requireHere.resolve('hubbub-client/hubbub.min.js');
-    const { mtimeMs } = statSync(file);
-    if (bundle?.mtimeMs !== mtimeMs) bundle = { mtimeMs, bytes: readFileSync(file) };
-    return bundle.bytes;
+    file = requireHere.resolve('hubbub-client/hubbub.min.js');
   } catch {
-    // not installed or not built: /hubbub.js answers 404
-    return undefined;
+    return undefined; // not installed: /hubbub.js answers 404
+  }
+  return readCached(file);
+}
+
+/**
+ * A file `npm run build` wrote under dist/ (`rel` is relative to dist/), found from dist/http/
+ * (the built server) and from src/http/ (tests, tsx). `rel` must be a path the caller built from
+ * names it knows, never one a request gave.
+ */
+export function readBuilt(rel: string): Buffer | undefined {
+  for (const base of ['../', '../../dist/']) {
+    const bytes = readCached(fileURLToPath(new URL(base + rel, import.meta.url)));
+    if (bytes !== undefined) return bytes;
+  }
+  return undefined;
+}
+
+const built = new Map<string, { mtimeMs: number; bytes: Buffer }>();
+/** Cached, and read again when the file changes (a rebuild is served without a restart). */
+function readCached(file: string): Buffer | undefined {
+  try {
+    const { mtimeMs } = statSync(file);
+    let cached = built.get(file);
+    if (cached?.mtimeMs !== mtimeMs) {
+      cached = { mtimeMs, bytes: readFileSync(file) };
+      built.set(file, cached);
+    }
+    return cached.bytes;
+  } catch {
+    return undefined; // not built (yet)
   }
 }

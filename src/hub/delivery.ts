@@ -38,6 +38,8 @@ export interface DeliveryOptions {
   replayLowWater: number;
   /** A subscriber whose buffer overflowed: the hub drops the subscription and tells the client. */
   overflowed(session: Session, sub: Subscription): void;
+  /** This node gained its first subscriber of a channel (true) or lost its last (false). */
+  interest?(channel: string, active: boolean): void;
 }
 
 export class Delivery {
@@ -53,7 +55,7 @@ export class Delivery {
 
   /** Adds a subscriber whose subscribe is starting; the channel (and engine interest) is made on first use. */
   add(session: Session, name: string, namespace: NamespaceConfig): Channel {
-    let ch = this.channels.get(name);
+    const ch = this.channels.get(name);
     if (ch === undefined) {
       const created: Channel = {
         name,
@@ -70,7 +72,11 @@ export class Delivery {
         if (created.fed === undefined) created.fed = start;
       });
       this.channels.set(name, created);
-      ch = created;
+      created.members.add(session);
+      created.pending.add(session);
+      // Told once the first member is in, so a listener counting subscribers sees it.
+      this.options.interest?.(name, true);
+      return created;
     }
     ch.members.add(session);
     ch.pending.add(session);
@@ -86,6 +92,7 @@ export class Delivery {
     if (ch.members.size > 0) return;
     this.channels.delete(name);
     clearTimeout(ch.boardTimer);
+    this.options.interest?.(name, false);
     this.engine.unsubscribe(name).catch((err: unknown) => this.log.error({ err, channel: name }, 'unsubscribe failed'));
   }
 

@@ -129,6 +129,9 @@ describe('Dockerfile', () => {
           await new Promise((r) => setTimeout(r, 100));
         }
         expect(await (await fetch(`http://127.0.0.1:${port}/hubbub.js`)).text()).toContain('Hubbub');
+        // A production image: no demo pages, the console's page is there (behind the API key).
+        expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(404);
+        expect((await fetch(`http://127.0.0.1:${port}/console`)).status).toBe(200);
       } finally {
         hub.kill('SIGTERM');
       }

@@ -201,6 +201,7 @@ const ROUTES: Record<string, RouteSpec> = {
     },
   },
   '/api/stats': { method: 'GET', fields: {} },
+  '/api/console/ticket': { method: 'POST', fields: {} },
 };
 
 const OTHER_PATHS = ['/health', '/ready', '/metrics', '/hubbub.js', '/', '/api/', '/api', '/api//publish', '/api/publish/', '/API/publish', '/api/teleport', '/api/%70ublish', '/api/leaderboard', '/health/', '/metrics%00'];

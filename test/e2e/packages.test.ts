@@ -59,14 +59,16 @@ describe('npm pack', () => {
     const packed = await pack(['--dry-run']);
     expect(packed.name).toBe('hubbub-server');
     const paths = packed.files.map((f) => f.path);
+    // src/web holds the pages' browser code, bundled into dist/web by its own build.
     const expected = walk(join(root, 'src'))
-      .filter((f) => f.endsWith('.ts'))
+      .filter((f) => f.endsWith('.ts') && !f.startsWith(join(root, 'src/web')))
       .flatMap((f) => {
         const base = `dist/${relative(join(root, 'src'), f).replace(/\.ts$/, '')}`;
         return [`${base}.js`, `${base}.d.ts`];
       });
-    // Files the build adds beside the compiled sources (e.g. web pages) live under dist/ too.
     expect(paths.filter((p) => !p.startsWith('dist/')).sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']);
+    // The pages (demos, console), bundled: served by the installed hub without a build step.
+    expect(paths).toEqual(expect.arrayContaining(['dist/web/index.html', 'dist/web/console.html']));
     expect(paths).toEqual(expect.arrayContaining(expected));
     expect(paths.filter((p) => p.endsWith('.map') || p.endsWith('.ts') && !p.endsWith('.d.ts'))).toEqual([]);
     const manifest = readJson(join(root, 'package.json'));

@@ -70,4 +70,18 @@ describe('configuration sources', () => {
     expect(readConfigSources(['--version'], {})).toEqual({ kind: 'version' });
     for (const name of ['--config', '--port', 'HUBBUB_REDIS_URL', 'HUBBUB_API_KEYS', '--help']) expect(usage).toContain(name);
   });
+
+  it('shows the demo with no config file, hides it with one unless the file or HUBBUB_DEMO asks, and --no-demo always hides it', () => {
+    expect(load([]).demo.enabled).toBe(true);
+    expect(load(['--no-demo']).demo.enabled).toBe(false);
+    expect(load([], { HUBBUB_DEMO: '0' }).demo.enabled).toBe(false);
+    const production = file({ server: { port: 1111 } });
+    expect(load(['--config', production]).demo.enabled).toBe(false);
+    expect(load(['--config', production], { HUBBUB_DEMO: 'true' }).demo.enabled).toBe(true);
+    const withDemo = file({ demo: { enabled: true, feedIntervalMs: 500 } });
+    expect(load(['--config', withDemo]).demo).toEqual({ enabled: true, feedIntervalMs: 500 });
+    expect(load(['--config', withDemo, '--no-demo']).demo).toEqual({ enabled: false, feedIntervalMs: 500 });
+    expect(() => load([], { HUBBUB_DEMO: 'maybe' })).toThrow(/HUBBUB_DEMO: use 1 or 0/);
+    expect(usage).toContain('--no-demo');
+  });
 });
