@@ -35,8 +35,9 @@ import { type HttpHandler, serveHttp } from './http/endpoints.js';
 import { type Channel, Delivery, joinLeaveTopic } from './hub/delivery.js';
 import { initialState, notAvailable, streamOptions } from './hub/initial-state.js';
 import { type OperatorDoor, Operators } from './hub/operators.js';
+import type { ProtocolDoor } from './hub/protocols.js';
 
-export { notAvailable, type OperatorDoor, streamOptions };
+export { notAvailable, type OperatorDoor, type ProtocolDoor, streamOptions };
 import { type Clock, systemClock } from './util/clock.js';
 import { globToRegExp } from './util/glob.js';
 
@@ -69,6 +70,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   readonly metrics: Metrics;
   private transport: Transport | undefined;
   private api: HttpHandler | undefined;
+  /** A second wire protocol on its own endpoint (protocols/pusher). */
+  private protocol: ProtocolDoor | undefined;
   private readonly auth: AuthGuard;
   private readonly origins: RegExp[];
   private readonly clock: Clock;
@@ -124,6 +127,12 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   /** Routes /api/ requests to the HTTP API. */
   useApi(handler: HttpHandler): void {
     this.api = handler;
+  }
+
+  /** Serves a second wire protocol on its endpoint, on the same sessions and delivery. */
+  useProtocol(door: ProtocolDoor): void {
+    this.protocol = door;
+    this.delivery.protocol = door;
   }
 
   /** Calls `listener` when this node gains its first local subscriber of a channel (true) or loses its last (false). */
@@ -265,7 +274,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   }
 
   onOpen(conn: Connection, req: UpgradeRequest): Session {
-    const session = new Session(conn, randomUUID(), this, this.config.limits, this.clock);
+    const door = this.protocol?.claims(req.url) === true ? this.protocol : undefined;
+    const session =
+      door?.open(conn, req, this, this.clock) ?? new Session(conn, randomUUID(), this, this.config.limits, this.clock);
     this.sessions.add(session);
     this.metrics.connectionsOpened.inc();
     this.log.info({ client: session.info.client, ip: req.remoteAddress }, 'connection open');

@@ -11,6 +11,7 @@ import type { Engine } from './engine/types.js';
 import { Hub, streamOptions } from './hub.js';
 import type { Logger } from './observability/index.js';
 import { CloseCodes } from './protocol/index.js';
+import { PusherClose, PusherProtocol, withPusher } from './protocols/pusher/index.js';
 import { createTransport } from './transport/index.js';
 import type { Transport, TransportOptions } from './transport/types.js';
 import { systemClock } from './util/clock.js';
@@ -35,13 +36,14 @@ export interface StartOptions {
 }
 
 export async function startHub(configured: Config, log: Logger, options: StartOptions = {}): Promise<RunningHub> {
-  const config = withDemo(configured);
+  const config = withPusher(withDemo(configured));
   const engine = options.engine ?? createEngine(config.engine, undefined, log);
   const hub = new Hub(config, engine, log, { processMetrics: options.processMetrics ?? false });
   await engine.start(hub);
   await hub.start();
   const api = new HttpApi(config, hub, engine, log);
   hub.useApi((req) => api.handle(req));
+  if (config.pusher.apps.length > 0) hub.useProtocol(new PusherProtocol(config, log));
   const feed = config.demo.enabled ? demoFeed(config, engine, log) : undefined;
   if (feed !== undefined) hub.onInterest((channel, active) => feed.interest(channel, active));
   // The node's name is known once it listens; the console only reads it when it publishes.
@@ -54,7 +56,7 @@ export async function startHub(configured: Config, log: Logger, options: StartOp
   let transport: Transport;
   let port: number;
   try {
-    transport = createTransport(server.transport, transportOptions(server, hub), log);
+    transport = createTransport(server.transport, transportOptions(config, hub), log);
     hub.attach(transport);
     port = await transport.listen();
   } catch (err) {
@@ -85,7 +87,7 @@ export async function startHub(configured: Config, log: Logger, options: StartOp
   };
 }
 
-function transportOptions(server: Config['server'], hub: Hub): TransportOptions {
+function transportOptions({ server, pusher }: Config, hub: Hub): TransportOptions {
   return {
     host: server.host,
     port: server.port,
@@ -102,6 +104,11 @@ function transportOptions(server: Config['server'], hub: Hub): TransportOptions 
     maxConnections: server.maxConnections + HANDSHAKE_HEADROOM,
     maxConnectionsPerIp: server.maxConnectionsPerIp + HANDSHAKE_HEADROOM,
     trustProxy: server.trustProxy,
+    secondEndpoint: pusher.apps.length === 0 ? undefined : {
+      prefix: pusher.path,
+      slowConsumerCode: PusherClose.overCapacity,
+      noPongCode: PusherClose.pongNotReceived,
+    },
     hooks: hub,
   };
 }

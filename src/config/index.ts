@@ -2,7 +2,17 @@
 
 import { type Config, configSchema } from './schema.js';
 
-export type { AuthConfig, Capability, Caps, Config, ConfigInput, MemoryEngineConfig, NamespaceConfig } from './schema.js';
+export type {
+  AuthConfig,
+  Capability,
+  Caps,
+  Config,
+  ConfigInput,
+  MemoryEngineConfig,
+  NamespaceConfig,
+  PusherAppConfig,
+  PusherConfig,
+} from './schema.js';
 export { capabilityNames, capsSchema, configSchema, memoryEngineSchema, namespaceSchema } from './schema.js';
 
 export class ConfigError extends Error {
