@@ -2,7 +2,19 @@
 // endpoint signs with the `pusher` server SDK, over both transports, against a hubbub process.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_KEY, next, type PusherHub, startPusherHub, until } from '../helpers/pusher.js';
+import WebSocket from 'ws';
+import { API_KEY, APP, next, type PusherHub, startPusherHub, until } from '../helpers/pusher.js';
+
+/** A bare WebSocket on the Pusher endpoint, with every message it got and how it closed. */
+async function rawPusher(port: number, query = '?protocol=7&client=js&version=8.4.0') {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/app/${APP.key}${query}`);
+  const messages: { event: string; data: unknown; channel?: string }[] = [];
+  let closed: { code: number; reason: string } | undefined;
+  ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString()) as { event: string; data: unknown }));
+  ws.on('close', (code: number, reason: Buffer) => (closed = { code, reason: reason.toString() }));
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  return { ws, messages, closed: () => closed };
+}
 
 async function apiPublish(port: number, channel: string, data: unknown): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${port}/api/publish`, {
@@ -26,6 +38,36 @@ describe.each(['ws', 'uws'] as const)('Pusher protocol over %s', (transport) => 
     const p = await h.client();
     expect(p.connection.socket_id).toMatch(/^\d+\.\d+$/);
     p.disconnect();
+  });
+
+  it('answers pusher:ping with pusher:pong and announces its activity timeout', async () => {
+    const c = await rawPusher(h.port);
+    await until(() => c.messages.length === 1, 'connection_established');
+    const established = c.messages[0] as { event: string; data: string };
+    expect(established.event).toBe('pusher:connection_established');
+    expect(JSON.parse(established.data)).toMatchObject({ socket_id: expect.stringMatching(/^\d+\.\d+$/), activity_timeout: 120 });
+    c.ws.send(JSON.stringify({ event: 'pusher:ping', data: {} }));
+    await until(() => c.messages.length === 2, 'pong');
+    expect(c.messages[1]?.event).toBe('pusher:pong');
+    c.ws.close();
+  });
+
+  it('answers a broken message with pusher:error and keeps the connection; closes on a binary frame with 4009', async () => {
+    const c = await rawPusher(h.port);
+    c.ws.send('{not json');
+    await until(() => c.messages.some((m) => m.event === 'pusher:error'), 'pusher:error');
+    c.ws.send(JSON.stringify({ event: 'pusher:ping', data: {} }));
+    await until(() => c.messages.some((m) => m.event === 'pusher:pong'), 'pong after the error');
+    c.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    await until(() => c.closed() !== undefined, 'close');
+    expect(c.closed()?.code).toBe(4009);
+  });
+
+  it('refuses a protocol version it does not speak with 4007', async () => {
+    const c = await rawPusher(h.port, '?protocol=3');
+    await until(() => c.closed() !== undefined, 'close');
+    expect(c.closed()?.code).toBe(4007);
+    expect(c.messages[0]).toMatchObject({ event: 'pusher:error', data: { code: 4007 } });
   });
 
   it('refuses an unknown app key with 4001, and pusher-js stops reconnecting', async () => {
