@@ -11,7 +11,7 @@ import type { Engine } from './engine/types.js';
 import { Hub, streamOptions } from './hub.js';
 import type { Logger } from './observability/index.js';
 import { CloseCodes } from './protocol/index.js';
-import { PusherClose, PusherProtocol, withPusher } from './protocols/pusher/index.js';
+import { PusherClose, PusherHttpApi, PusherProtocol, withPusher } from './protocols/pusher/index.js';
 import { createTransport } from './transport/index.js';
 import type { Transport, TransportOptions } from './transport/types.js';
 import { systemClock } from './util/clock.js';
@@ -42,7 +42,8 @@ export async function startHub(configured: Config, log: Logger, options: StartOp
   await engine.start(hub);
   await hub.start();
   const api = new HttpApi(config, hub, engine, log);
-  hub.useApi((req) => api.handle(req));
+  const pusherApi = config.pusher.apps.length > 0 ? pusherHttpApi(config, hub, engine, log) : undefined;
+  hub.useApi((req) => (req.url.startsWith('/apps/') ? (pusherApi?.handle(req) ?? Promise.resolve(undefined)) : api.handle(req)));
   if (config.pusher.apps.length > 0) hub.useProtocol(new PusherProtocol(config, log));
   const feed = config.demo.enabled ? demoFeed(config, engine, log) : undefined;
   if (feed !== undefined) hub.onInterest((channel, active) => feed.interest(channel, active));
@@ -111,6 +112,17 @@ function transportOptions({ server, pusher }: Config, hub: Hub): TransportOption
     },
     hooks: hub,
   };
+}
+
+function pusherHttpApi(config: Config, hub: Hub, engine: Engine, log: Logger): PusherHttpApi {
+  const door = {
+    serverPublish: hub.serverPublish.bind(hub),
+    channelList: hub.channelList.bind(hub),
+    disconnectUser: hub.disconnectUser.bind(hub),
+    localSubscribers: hub.localSubscribers.bind(hub),
+    presenceMembers: (channel: string) => engine.presence(channel),
+  };
+  return new PusherHttpApi(config, door, log);
 }
 
 function demoFeed(config: Config, engine: Engine, log: Logger): DemoFeed {

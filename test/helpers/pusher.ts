@@ -8,7 +8,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import PusherServer from 'pusher';
-import Pusher from 'pusher-js';
+import PusherJs, { type Options } from 'pusher-js';
+import type * as PusherTypes from 'pusher-js/types/src/core/pusher.js';
+
+// pusher-js's types do not declare its default export: its class is typed from its own sources.
+type Pusher = PusherTypes.default;
+const PusherClient = PusherJs as unknown as new (key: string, options: Options) => Pusher;
 import { type HubProcess, spawnHub } from './process.js';
 
 export const APP = { id: 'app1', key: 'app1-key', secret: 'app1-secret-0123456789' } as const;
@@ -21,9 +26,9 @@ export interface PusherHub {
   /** The server SDK, pointed at the hub. */
   sdk(app?: { id: string; key: string; secret: string }): PusherServer;
   /** A connected pusher-js client of APP, authorized by the test's auth endpoint as `user`. */
-  client(user?: string, options?: Partial<Pusher.Options>): Promise<Pusher>;
+  client(user?: string, options?: Partial<Options>): Promise<Pusher>;
   /** pusher-js without waiting for it to connect. */
-  raw(key: string, options?: Partial<Pusher.Options>): Pusher;
+  raw(key: string, options?: Partial<Options>): Pusher;
   authUrl: string;
   close(): Promise<void>;
 }
@@ -46,8 +51,8 @@ export async function startPusherHub(transport: 'ws' | 'uws', config: Record<str
     new PusherServer({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: String(hub.port), useTLS: false });
   const auth = await authEndpoint(sdk());
   const clients: Pusher[] = [];
-  const raw = (key: string, options: Partial<Pusher.Options> = {}): Pusher => {
-    const p = new Pusher(key, {
+  const raw = (key: string, options: Partial<Options> = {}): Pusher => {
+    const p = new PusherClient(key, {
       cluster: 'mt1',
       wsHost: '127.0.0.1',
       wsPort: hub.port,

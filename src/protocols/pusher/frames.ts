@@ -37,6 +37,12 @@ export function eventOf(data: unknown): { event: string; data: unknown } {
   return { event: 'message', data };
 }
 
+function excluded(data: unknown): string | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const id = (data as { socket_id?: unknown }).socket_id;
+  return typeof id === 'string' ? id : undefined;
+}
+
 /** What the hub says, parsed once per frame (only the fields a translation reads). */
 interface NativeFrame {
   push?: string;
@@ -63,10 +69,12 @@ export function publicationEvent(native: NativeFrame): { frame: string; sender: 
   const channel = pusherChannel(native.channel);
   const { event, data } = eventOf(native.data);
   // Client events arrive with the publisher's data untouched; server events with their string.
-  const payload = typeof data === 'string' ? str(data) : str(data);
+  const payload = str(data);
   const user = native.from?.user;
   const userId = user !== undefined && user !== '' && channel.startsWith('presence-') ? `,"user_id":${str(user)}` : '';
-  return { frame: `{"event":${str(event)},"channel":${str(channel)},"data":${payload}${userId}}`, sender: native.from?.client };
+  // A backend's event may name a socket to leave out (`socket_id`), as a client's leaves out its sender.
+  const sender = native.from?.client ?? excluded(native.data);
+  return { frame: `{"event":${str(event)},"channel":${str(channel)},"data":${payload}${userId}}`, sender };
 }
 
 /**

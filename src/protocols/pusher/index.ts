@@ -4,6 +4,7 @@
 import type { Config } from '../../config/index.js';
 import { appNamespaces } from './names.js';
 
+export { PusherHttpApi } from './http-api.js';
 export { PusherProtocol } from './protocol.js';
 export { hubChannel, PusherClose, pusherChannel } from './names.js';
 export { sign } from './signature.js';
