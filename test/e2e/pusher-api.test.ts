@@ -73,8 +73,10 @@ describe.each(['ws', 'uws'] as const)('Pusher HTTP API over %s', (transport) => 
     await expect(wrong.trigger('x', 'e', {})).rejects.toMatchObject({ status: 401 });
     await expect(wrong.get({ path: '/channels' })).rejects.toMatchObject({ status: 401 });
     const sdk = h.sdk();
-    await expect(sdk.post({ path: '/events', body: { name: 'e', data: '{}', channels: ['bad channel!'] } })).rejects.toMatchObject({ status: 400 });
-    await expect(sdk.post({ path: '/batch_events', body: { batch: [] } })).rejects.toMatchObject({ status: 400 });
+    // The SDK's types say a string, but it JSON-encodes whatever it is given: an object is what it sends as is.
+    const body = (b: unknown) => b as string;
+    await expect(sdk.post({ path: '/events', body: body({ name: 'e', data: '{}', channels: ['bad channel!'] }) })).rejects.toMatchObject({ status: 400 });
+    await expect(sdk.post({ path: '/batch_events', body: body({ batch: [] }) })).rejects.toMatchObject({ status: 400 });
     await expect(sdk.trigger('x', 'e', 'y'.repeat(11 * 1024))).rejects.toMatchObject({ status: 413 });
     await expect(sdk.get({ path: '/channels/news/users' })).rejects.toMatchObject({ status: 400 });
     // An old timestamp is refused even with a right signature: a captured request cannot be replayed later.

@@ -19,6 +19,8 @@ import { type HubProcess, spawnHub } from './process.js';
 export const APP = { id: 'app1', key: 'app1-key', secret: 'app1-secret-0123456789' } as const;
 export const OTHER_APP = { id: 'app2', key: 'app2-key', secret: 'app2-secret-0123456789' } as const;
 export const API_KEY = 'pusher-test-api-key-0123456789';
+/** The app backend's key for encrypted channels: hubbub never sees it. */
+export const MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export interface PusherHub {
   hub: HubProcess;
@@ -48,7 +50,15 @@ export async function startPusherHub(transport: 'ws' | 'uws', config: Record<str
   );
   const hub = await spawnHub({ HUBBUB_CONFIG: file });
   const sdk = (app: { id: string; key: string; secret: string } = APP) =>
-    new PusherServer({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: String(hub.port), useTLS: false });
+    new PusherServer({
+      appId: app.id,
+      key: app.key,
+      secret: app.secret,
+      host: '127.0.0.1',
+      port: String(hub.port),
+      useTLS: false,
+      encryptionMasterKeyBase64: MASTER_KEY,
+    });
   const auth = await authEndpoint(sdk());
   const clients: Pusher[] = [];
   const raw = (key: string, options: Partial<Options> = {}): Pusher => {

@@ -43,6 +43,17 @@ function excluded(data: unknown): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
+/** A cache channel's kept event, to a new subscriber. */
+export function cachedEvent(channel: string, stored: unknown, user: string | undefined): string {
+  const { event, data } = eventOf(stored);
+  const userId = user !== undefined && user !== '' && channel.startsWith('presence-') ? `,"user_id":${str(user)}` : '';
+  return `{"event":${str(event)},"channel":${str(channel)},"data":${str(data)}${userId}}`;
+}
+
+export function cacheMiss(channel: string): string {
+  return `{"event":"pusher:cache_miss","channel":${str(channel)}}`;
+}
+
 /** What the hub says, parsed once per frame (only the fields a translation reads). */
 interface NativeFrame {
   push?: string;

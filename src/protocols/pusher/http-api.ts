@@ -10,7 +10,7 @@ import type { Hub } from '../../hub.js';
 import type { Logger } from '../../observability/index.js';
 import { HubError, isHubError } from '../../protocol/index.js';
 import type { HttpRequest, HttpResponse } from '../../transport/types.js';
-import { hubChannel, kindOf, namespaceOf, pusherChannel, validChannel } from './names.js';
+import { appPrefixes, hubChannel, kindOf, pusherChannel, SERVER_TO_USER, USER_ID, validChannel } from './names.js';
 import { sameText, sign } from './signature.js';
 
 /** Pusher's own limits: channels per event, events per batch, event name and data size. */
@@ -96,7 +96,7 @@ export class PusherHttpApi {
   private async events(app: PusherAppConfig, events: Event[]): Promise<unknown> {
     for (const e of events) {
       for (const channel of e.channels) {
-        if (!validChannel(channel)) throw new ApiError(400, `invalid channel name ${JSON.stringify(String(channel).slice(0, 64))}`);
+        if (!validChannel(channel) && !userChannel(channel)) throw new ApiError(400, `invalid channel name ${JSON.stringify(String(channel).slice(0, 64))}`);
       }
     }
     for (const e of events) {
@@ -113,7 +113,7 @@ export class PusherHttpApi {
       throw new ApiError(400, 'info=user_count needs filter_by_prefix=presence-');
     }
     const out: Record<string, unknown> = {};
-    const mine = [namespaceOf(app.id, 'public'), namespaceOf(app.id, 'presence')].map((ns) => `${ns}:`);
+    const mine = appPrefixes(app.id);
     for (const { channel } of this.hub.channelList()) {
       if (!mine.some((ns) => channel.startsWith(ns))) continue;
       const name = pusherChannel(channel);
@@ -192,6 +192,11 @@ function eventOf(raw: unknown, many: boolean): Event {
     throw new ApiError(400, 'socket_id must look like 123.456');
   }
   return { name, data, channels: list as string[], socketId };
+}
+
+/** `#server-to-user-<id>`: what the SDKs' sendToUser triggers on. */
+function userChannel(channel: string): boolean {
+  return channel.startsWith(SERVER_TO_USER) && USER_ID.test(channel.slice(SERVER_TO_USER.length));
 }
 
 function bodyOf(req: HttpRequest): unknown {

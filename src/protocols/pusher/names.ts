@@ -1,12 +1,19 @@
-// Where a Pusher app's channels live inside the hub. Each app has two namespaces of its own, so apps
-// never see each other's channels: `pusher_<id>` (public, private, encrypted) and `pusherp_<id>`
-// (presence, which tracks members). A Pusher channel name maps to a hub channel name and back.
+// Where a Pusher app's channels live inside the hub. Each app has namespaces of its own, so apps
+// never see each other's channels: `pusher_<id>` (public, private, encrypted, and the users'
+// `#server-to-user-` channels), `pusherp_<id>` (presence, which tracks members), and for cache
+// channels, which keep their last event, `pusherc_<id>` and `pusherpc_<id>` (presence-cache). A
+// Pusher channel name maps to a hub channel name and back.
 
 import { type NamespaceConfig, namespaceSchema, type PusherAppConfig } from '../../config/index.js';
 import { CloseCodes } from '../../protocol/index.js';
 
 /** Pusher channel names: letters, digits and `_ - = @ , . ;`, at most 164 characters. */
 const PUSHER_CHANNEL = /^[A-Za-z0-9_\-=@,.;]{1,164}$/;
+/** A signed-in user's id, as it appears in its `#server-to-user-<id>` channel. */
+export const USER_ID = /^[A-Za-z0-9_\-=@,.;]{1,128}$/;
+export const SERVER_TO_USER = '#server-to-user-';
+/** Pusher keeps a cache channel's last event for 30 minutes. */
+const CACHE_TTL_MS = 30 * 60 * 1000;
 
 export type ChannelKind = 'public' | 'private' | 'encrypted' | 'presence';
 
@@ -21,21 +28,34 @@ export function validChannel(channel: unknown): channel is string {
   return typeof channel === 'string' && PUSHER_CHANNEL.test(channel);
 }
 
-export function namespaceOf(appId: string, kind: ChannelKind): string {
-  return kind === 'presence' ? `pusherp_${appId}` : `pusher_${appId}`;
+/** `cache-`, `private-cache-`, `private-encrypted-cache-`, `presence-cache-`. */
+export function isCache(channel: string): boolean {
+  return /^(private-(encrypted-)?|presence-)?cache-/.test(channel);
+}
+
+/** The hub namespace of a Pusher channel of this app. */
+export function namespaceOf(appId: string, channel: string): string {
+  const presence = kindOf(channel) === 'presence';
+  if (isCache(channel)) return presence ? `pusherpc_${appId}` : `pusherc_${appId}`;
+  return presence ? `pusherp_${appId}` : `pusher_${appId}`;
+}
+
+/** Every hub namespace of an app, with the `:` its channels start with. */
+export function appPrefixes(appId: string): string[] {
+  return ['pusher', 'pusherp', 'pusherc', 'pusherpc'].map((kind) => `${kind}_${appId}:`);
 }
 
 /**
- * `;` is the one Pusher character a hub channel name cannot hold; `~` (never in a Pusher name)
- * escapes it, so the mapping stays one to one.
+ * `;` and `#` are the Pusher characters a hub channel name cannot hold; `~` (never in a Pusher
+ * name) escapes them, so the mapping stays one to one.
  */
 export function hubChannel(appId: string, channel: string): string {
-  return `${namespaceOf(appId, kindOf(channel))}:${channel.replaceAll(';', '~s')}`;
+  return `${namespaceOf(appId, channel)}:${channel.replaceAll(';', '~s').replaceAll('#', '~h')}`;
 }
 
 /** The Pusher name of a hub channel (its namespace is one of an app's). */
 export function pusherChannel(hub: string): string {
-  return hub.slice(hub.indexOf(':') + 1).replaceAll('~s', ';');
+  return hub.slice(hub.indexOf(':') + 1).replaceAll('~s', ';').replaceAll('~h', '#');
 }
 
 /** The namespaces of each app, added to the configured ones. */
@@ -44,13 +64,13 @@ export function appNamespaces(apps: readonly PusherAppConfig[]): Record<string, 
   for (const app of apps) {
     // Client events are publishes; Pusher's own signatures decide who may subscribe, so the
     // namespaces are open to the hub's token check (a Pusher connection carries no token).
-    out[namespaceOf(app.id, 'public')] = namespaceSchema.parse({ public: true, clientPublish: true });
-    out[namespaceOf(app.id, 'presence')] = namespaceSchema.parse({
-      public: true,
-      clientPublish: true,
-      presence: true,
-      joinLeave: true,
-    });
+    const presence = { presence: true, joinLeave: true };
+    const cache = { history: { size: 1, ttlMs: CACHE_TTL_MS } };
+    const base = { public: true, clientPublish: true };
+    out[`pusher_${app.id}`] = namespaceSchema.parse(base);
+    out[`pusherp_${app.id}`] = namespaceSchema.parse({ ...base, ...presence });
+    out[`pusherc_${app.id}`] = namespaceSchema.parse({ ...base, ...cache });
+    out[`pusherpc_${app.id}`] = namespaceSchema.parse({ ...base, ...presence, ...cache });
   }
   return out;
 }

@@ -7,10 +7,10 @@ import { CloseCodes, type Command, type ErrorCode, ErrorCodes, jsonDataProblem }
 import { TokenBucket } from '../../ratelimit/index.js';
 import { type CommandHandler, type Reply, Session } from '../../session.js';
 import type { Clock } from '../../util/clock.js';
-import { connectionEstablished, pusherError, pusherEvent, subscriptionError } from './frames.js';
+import { cachedEvent, cacheMiss, connectionEstablished, pusherError, pusherEvent, subscriptionError } from './frames.js';
 import type { PresenceMembers } from './members.js';
-import { hubChannel, kindOf, validChannel } from './names.js';
-import { validChannelAuth } from './signature.js';
+import { hubChannel, isCache, kindOf, SERVER_TO_USER, USER_ID, validChannel } from './names.js';
+import { sameText, sign, validChannelAuth } from './signature.js';
 import type { PusherWire } from './wire.js';
 
 export interface PusherContext {
@@ -106,6 +106,8 @@ export class PusherSession extends Session {
         return this.subscribe(objectOf(m.data));
       case 'pusher:unsubscribe':
         return this.unsubscribe(objectOf(m.data).channel);
+      case 'pusher:signin':
+        return this.signin(objectOf(m.data));
       default:
         if (m.event.startsWith('client-')) return this.clientEvent(m.event, m.channel, m.data);
         this.wire.raw(pusherError(null, `unsupported event ${JSON.stringify(m.event.slice(0, 64))}`));
@@ -143,13 +145,15 @@ export class PusherSession extends Session {
       this.ctx.members.watch(name);
       this.wire.holdMembers(name);
     }
-    const { reply, answer } = await this.command({ method: 'subscribe', channel: name });
+    const cache = isCache(channel);
+    const { reply, answer } = await this.command(cache ? { method: 'subscribe', channel: name, last: 1 } : { method: 'subscribe', channel: name });
     if (!answer.ok) {
       this.dropPresence(name);
       return this.refuse(channel, 'HubError', answer.message, statusOf(answer.code));
     }
     if (member === undefined) {
       this.wire.raw(pusherEvent('pusher_internal:subscription_succeeded', {}, channel));
+      if (cache) this.replayCached(channel, answer.result);
       reply.after?.();
       return;
     }
@@ -162,8 +166,47 @@ export class PusherSession extends Session {
     }
     const presence = this.ctx.members.snapshot(name, members as { client?: string; user?: string; info?: unknown }[]);
     this.wire.raw(pusherEvent('pusher_internal:subscription_succeeded', { presence }, channel));
+    if (cache) this.replayCached(channel, answer.result);
     reply.after?.();
     this.wire.releaseMembers(name);
+  }
+
+  /** A cache channel's last event (the subscribe asked for it), or `pusher:cache_miss`. */
+  private replayCached(channel: string, result: unknown): void {
+    const last = (result as { publications?: { data?: unknown; from?: { user?: string } }[] }).publications?.[0];
+    this.wire.raw(last === undefined ? cacheMiss(channel) : cachedEvent(channel, last.data, last.from?.user));
+  }
+
+  /**
+   * User authentication: the app's endpoint signed `socket_id::user::user_data`. The connection is
+   * that user from now on (terminate_connections reaches it) and hears its `#server-to-user-` channel.
+   */
+  private async signin(data: Record<string, unknown>): Promise<void> {
+    const userData = data.user_data;
+    const user = typeof userData === 'string' ? objectOf(userData) : {};
+    const id = user.id;
+    if (typeof userData !== 'string' || typeof id !== 'string' || !USER_ID.test(id)) {
+      this.wire.raw(pusherError(4009, 'pusher:signin needs user_data: a JSON object with an id of 1 to 128 of A-Z a-z 0-9 _ - = @ , . ;'));
+      return;
+    }
+    if (!sameText(String(data.auth), `${this.app.key}:${sign(this.app.secret, `${this.socketId}::user::${userData}`)}`)) {
+      this.wire.raw(pusherError(4009, 'invalid signature for this socket and user'));
+      return;
+    }
+    if (this.info.user !== '' && this.info.user !== id) {
+      this.wire.raw(pusherError(4009, 'this connection is already another user'));
+      return;
+    }
+    const name = hubChannel(this.app.id, SERVER_TO_USER + id);
+    if (this.info.user !== id) this.info = { client: this.socketId, user: id, ...(user.user_info === undefined ? {} : { info: user.user_info as JsonValue }) };
+    if (this.subscriptions.has(name)) return;
+    const { reply, answer } = await this.command({ method: 'subscribe', channel: name });
+    if (!answer.ok) {
+      this.wire.raw(pusherError(null, answer.message));
+      return;
+    }
+    this.wire.raw(pusherEvent('pusher:signin_success', { user_data: userData }));
+    reply.after?.();
   }
 
   private async unsubscribe(channel: unknown): Promise<void> {
