@@ -315,6 +315,15 @@ export const pusherAppSchema = z.strictObject({
   maxClientEventsPerSecond: positiveInt()
     .default(10)
     .describe('Client events (`client-*`) one connection may send per second (Pusher allows 10); more get `pusher:error` 4301.'),
+  history: z
+    .strictObject({
+      size: z.number().int().min(0).default(0).describe('Events kept per channel for resume; 0 keeps none.'),
+      ttlMs: ms().default(0).describe('Drop kept events older than this; 0: only the size limit.'),
+    })
+    .prefault({})
+    .describe(
+      "History of the app's channels: events then carry their position (`hubbub: {offset, epoch}`, which pusher-js ignores) and a client may resume from one (docs/pusher.md).",
+    ),
 });
 
 export const pusherSchema = z.strictObject({

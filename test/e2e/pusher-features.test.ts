@@ -3,7 +3,27 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { APP, next, type PusherHub, startPusherHub, until } from '../helpers/pusher.js';
+import { APP, next, OTHER_APP, type PusherHub, startPusherHub, until } from '../helpers/pusher.js';
+
+interface Frame {
+  event: string;
+  channel?: string;
+  data: string;
+  hubbub?: { offset: number; epoch: string };
+}
+
+/** A bare Pusher socket of the history app, subscribed to `channel` (resuming from `since`). */
+async function historyClient(port: number, channel: string, since?: { offset: number; epoch: string }) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/app/${OTHER_APP.key}?protocol=7`);
+  const frames: Frame[] = [];
+  ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString()) as Frame));
+  await until(() => frames.length === 1, 'connection_established');
+  ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel, ...(since === undefined ? {} : { hubbub_since: since }) } }));
+  await until(() => frames.some((f) => f.event === 'pusher_internal:subscription_succeeded'), 'subscribed');
+  const succeeded = frames.find((f) => f.event === 'pusher_internal:subscription_succeeded') as Frame;
+  const events = () => frames.filter((f) => f.event === 'n');
+  return { ws, succeeded: JSON.parse(succeeded.data) as { hubbub: { offset: number; epoch: string; recovered?: boolean } }, events };
+}
 
 describe.each(['ws', 'uws'] as const)('Pusher encrypted, cache and user channels over %s', (transport) => {
   let h: PusherHub;
@@ -62,6 +82,39 @@ describe.each(['ws', 'uws'] as const)('Pusher encrypted, cache and user channels
     expect(await next(ch, 'forecast')).toEqual({ sky: 'sunny' });
     first.disconnect();
     late.disconnect();
+  });
+
+  it('resumes from a position: a client that knows the extension gets what it missed, in order; pusher-js ignores it', async () => {
+    const sdk = h.sdk(OTHER_APP);
+    const stock = h.raw(OTHER_APP.key);
+    await until(() => stock.connection.state === 'connected', 'stock pusher-js connected');
+    const stockCh = stock.subscribe('feed');
+    await next(stockCh, 'pusher:subscription_succeeded');
+    const stockGot: unknown[] = [];
+    stockCh.bind('n', (d: unknown) => stockGot.push(d));
+    const first = await historyClient(h.port, 'feed');
+    expect(first.succeeded.hubbub).toMatchObject({ offset: expect.any(Number), epoch: expect.any(String) });
+    await sdk.trigger('feed', 'n', 1);
+    await sdk.trigger('feed', 'n', 2);
+    await until(() => first.events().length === 2, 'two live events');
+    const last = first.events()[1]?.hubbub as { offset: number; epoch: string };
+    expect(last.offset).toBe((first.events()[0]?.hubbub?.offset ?? 0) + 1);
+    first.ws.close();
+    for (const n of [3, 4, 5]) await sdk.trigger('feed', 'n', n);
+    const resumed = await historyClient(h.port, 'feed', last);
+    expect(resumed.succeeded.hubbub.recovered).toBe(true);
+    await sdk.trigger('feed', 'n', 6);
+    await until(() => resumed.events().length === 4, `missed and live events (${resumed.events().length})`);
+    expect(resumed.events().map((f) => JSON.parse(f.data) as number)).toEqual([3, 4, 5, 6]);
+    expect(resumed.events().map((f) => f.hubbub?.offset)).toEqual([1, 2, 3, 4].map((i) => last.offset + i));
+    // A position the channel never had (another epoch) is not recovered, and says so.
+    const lost = await historyClient(h.port, 'feed', { offset: 1, epoch: 'not-this-epoch' });
+    expect(lost.succeeded.hubbub.recovered).toBe(false);
+    await until(() => stockGot.length === 6, 'stock pusher-js got all six');
+    expect(stockGot).toEqual([1, 2, 3, 4, 5, 6]);
+    resumed.ws.close();
+    lost.ws.close();
+    stock.disconnect();
   });
 
   it('signs a user in, delivers sendToUser to every connection of theirs, and terminates them', async () => {

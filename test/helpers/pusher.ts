@@ -17,6 +17,7 @@ const PusherClient = PusherJs as unknown as new (key: string, options: Options) 
 import { type HubProcess, spawnHub } from './process.js';
 
 export const APP = { id: 'app1', key: 'app1-key', secret: 'app1-secret-0123456789' } as const;
+/** The second app keeps history: its events carry positions and clients may resume. */
 export const OTHER_APP = { id: 'app2', key: 'app2-key', secret: 'app2-secret-0123456789' } as const;
 export const API_KEY = 'pusher-test-api-key-0123456789';
 /** The app backend's key for encrypted channels: hubbub never sees it. */
@@ -44,7 +45,7 @@ export async function startPusherHub(transport: 'ws' | 'uws', config: Record<str
       logLevel: 'warn',
       server: { transport },
       api: { keys: [API_KEY] },
-      pusher: { apps: [APP, OTHER_APP] },
+      pusher: { apps: [APP, { ...OTHER_APP, history: { size: 100 } }] },
       ...config,
     }),
   );

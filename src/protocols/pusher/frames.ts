@@ -43,11 +43,20 @@ function excluded(data: unknown): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-/** A cache channel's kept event, to a new subscriber. */
-export function cachedEvent(channel: string, stored: unknown, user: string | undefined): string {
+/** A kept event (a cache channel's last, or one a resuming client missed), to one subscriber. */
+export function keptEvent(channel: string, stored: unknown, user: string | undefined, position?: { offset: number; epoch: string }): string {
   const { event, data } = eventOf(stored);
   const userId = user !== undefined && user !== '' && channel.startsWith('presence-') ? `,"user_id":${str(user)}` : '';
-  return `{"event":${str(event)},"channel":${str(channel)},"data":${str(data)}${userId}}`;
+  const at = position === undefined ? '' : positionField(position.offset, position.epoch);
+  return `{"event":${str(event)},"channel":${str(channel)},"data":${str(data)}${userId}${at}}`;
+}
+
+/**
+ * Where an event sits in its channel's history: a field pusher-js ignores, from which a client
+ * that knows it can resume (`hubbub_since` on subscribe).
+ */
+function positionField(offset: number, epoch: string): string {
+  return `,"hubbub":{"offset":${offset},"epoch":${str(epoch)}}`;
 }
 
 export function cacheMiss(channel: string): string {
@@ -58,6 +67,8 @@ export function cacheMiss(channel: string): string {
 interface NativeFrame {
   push?: string;
   channel?: string;
+  offset?: number;
+  epoch?: string;
   data?: unknown;
   from?: { client?: string; user?: string };
   member?: { client?: string; user?: string; info?: unknown };
@@ -75,7 +86,7 @@ export function parseNative(frame: string): NativeFrame | undefined {
 }
 
 /** A publication, as every Pusher subscriber receives it; `sender` is excluded (Pusher does not echo). */
-export function publicationEvent(native: NativeFrame): { frame: string; sender: string | undefined } | undefined {
+export function publicationEvent(native: NativeFrame, positions: boolean): { frame: string; sender: string | undefined } | undefined {
   if (native.push !== 'pub' || native.channel === undefined) return undefined;
   const channel = pusherChannel(native.channel);
   const { event, data } = eventOf(native.data);
@@ -85,19 +96,20 @@ export function publicationEvent(native: NativeFrame): { frame: string; sender: 
   const userId = user !== undefined && user !== '' && channel.startsWith('presence-') ? `,"user_id":${str(user)}` : '';
   // A backend's event may name a socket to leave out (`socket_id`), as a client's leaves out its sender.
   const sender = native.from?.client ?? excluded(native.data);
-  return { frame: `{"event":${str(event)},"channel":${str(channel)},"data":${payload}${userId}}`, sender };
+  const at = positions && typeof native.offset === 'number' ? positionField(native.offset, native.epoch ?? '') : '';
+  return { frame: `{"event":${str(event)},"channel":${str(channel)},"data":${payload}${userId}${at}}`, sender };
 }
 
 /**
  * A frame the hub writes to one session, in Pusher's shape: publications (recovery, or waiting
  * for the subscription to go live), the reason before a close. Undefined: nothing to send.
  */
-export function translateDirect(frame: string, self: string): string | undefined {
+export function translateDirect(frame: string, self: string, positions: boolean): string | undefined {
   const native = parseNative(frame);
   if (native === undefined) return undefined;
   switch (native.push) {
     case 'pub': {
-      const event = publicationEvent(native);
+      const event = publicationEvent(native, positions);
       return event === undefined || event.sender === self ? undefined : event.frame;
     }
     case 'disconnect':

@@ -65,8 +65,12 @@ export function appNamespaces(apps: readonly PusherAppConfig[]): Record<string, 
     // Client events are publishes; Pusher's own signatures decide who may subscribe, so the
     // namespaces are open to the hub's token check (a Pusher connection carries no token).
     const presence = { presence: true, joinLeave: true };
-    const cache = { history: { size: 1, ttlMs: CACHE_TTL_MS } };
-    const base = { public: true, clientPublish: true };
+    const history = app.history.size > 0 ? { history: app.history } : {};
+    // A cache channel keeps at least its last event, for 30 minutes at least.
+    const cache = {
+      history: { size: Math.max(1, app.history.size), ttlMs: app.history.size > 0 && app.history.ttlMs === 0 ? 0 : Math.max(CACHE_TTL_MS, app.history.ttlMs) },
+    };
+    const base = { public: true, clientPublish: true, ...history };
     out[`pusher_${app.id}`] = namespaceSchema.parse(base);
     out[`pusherp_${app.id}`] = namespaceSchema.parse({ ...base, ...presence });
     out[`pusherc_${app.id}`] = namespaceSchema.parse({ ...base, ...cache });

@@ -3,7 +3,7 @@
 // Pusher's shape for the Pusher topic, when this node has Pusher subscribers for it.
 
 import { randomInt } from 'node:crypto';
-import type { Config, PusherAppConfig } from '../../config/index.js';
+import type { Config, NamespaceConfig, PusherAppConfig } from '../../config/index.js';
 import type { Channel } from '../../hub/delivery.js';
 import type { ProtocolDoor } from '../../hub/protocols.js';
 import type { Logger } from '../../observability/index.js';
@@ -12,7 +12,7 @@ import type { Connection, Transport, UpgradeRequest } from '../../transport/type
 import type { Clock } from '../../util/clock.js';
 import { parseNative, pusherError, publicationEvent } from './frames.js';
 import { PresenceMembers } from './members.js';
-import { PusherClose } from './names.js';
+import { appPrefixes, PusherClose } from './names.js';
 import { type PusherContext, PusherSession } from './session.js';
 import { PUSHER_TOPIC, PusherWire, TopicCounts } from './wire.js';
 
@@ -24,13 +24,22 @@ export class PusherProtocol implements ProtocolDoor {
   private readonly counts = new TopicCounts();
   private readonly members = new PresenceMembers();
   private readonly prefix: string;
+  /** The namespaces of apps that keep history: their events carry positions. */
+  private readonly positioned = new Set<NamespaceConfig>();
   private ctx: PusherContext | undefined;
 
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
   ) {
-    for (const app of config.pusher.apps) this.byKey.set(app.key, app);
+    for (const app of config.pusher.apps) {
+      this.byKey.set(app.key, app);
+      if (app.history.size === 0) continue;
+      for (const prefix of appPrefixes(app.id)) {
+        const ns = config.namespaces[prefix.slice(0, -1)];
+        if (ns !== undefined) this.positioned.add(ns);
+      }
+    }
     this.prefix = config.pusher.path;
   }
 
@@ -56,6 +65,7 @@ export class PusherProtocol implements ProtocolDoor {
       refuse(wire, PusherClose.unsupportedProtocol, `protocol ${JSON.stringify(protocol.slice(0, 8))} is not supported; use 7`);
       return session;
     }
+    wire.positions = app.history.size > 0;
     session.start();
     return session;
   }
@@ -70,7 +80,7 @@ export class PusherProtocol implements ProtocolDoor {
     const pusherTopic = PUSHER_TOPIC + topic;
     if (!this.counts.has(pusherTopic)) return;
     const native = parseNative(frame);
-    const event = native === undefined ? undefined : publicationEvent(native);
+    const event = native === undefined ? undefined : publicationEvent(native, this.positioned.has(ch.namespace));
     if (event === undefined) return;
     if (event.sender === undefined) return transport.publish(pusherTopic, event.frame);
     // A client event reaches every subscriber but its sender: one by one, the same bytes to each.

@@ -7,7 +7,7 @@ import { CloseCodes, type Command, type ErrorCode, ErrorCodes, jsonDataProblem }
 import { TokenBucket } from '../../ratelimit/index.js';
 import { type CommandHandler, type Reply, Session } from '../../session.js';
 import type { Clock } from '../../util/clock.js';
-import { cachedEvent, cacheMiss, connectionEstablished, pusherError, pusherEvent, subscriptionError } from './frames.js';
+import { cacheMiss, keptEvent, connectionEstablished, pusherError, pusherEvent, subscriptionError } from './frames.js';
 import type { PresenceMembers } from './members.js';
 import { hubChannel, isCache, kindOf, SERVER_TO_USER, USER_ID, validChannel } from './names.js';
 import { sameText, sign, validChannelAuth } from './signature.js';
@@ -146,14 +146,22 @@ export class PusherSession extends Session {
       this.wire.holdMembers(name);
     }
     const cache = isCache(channel);
-    const { reply, answer } = await this.command(cache ? { method: 'subscribe', channel: name, last: 1 } : { method: 'subscribe', channel: name });
+    const since = this.wire.positions ? positionOf(data.hubbub_since) : undefined;
+    const { reply, answer } = await this.command(
+      since !== undefined
+        ? { method: 'subscribe', channel: name, since }
+        : cache
+          ? { method: 'subscribe', channel: name, last: 1 }
+          : { method: 'subscribe', channel: name },
+    );
     if (!answer.ok) {
       this.dropPresence(name);
       return this.refuse(channel, 'HubError', answer.message, statusOf(answer.code));
     }
+    const state = answer.result as Subscribed;
     if (member === undefined) {
-      this.wire.raw(pusherEvent('pusher_internal:subscription_succeeded', {}, channel));
-      if (cache) this.replayCached(channel, answer.result);
+      this.wire.raw(pusherEvent('pusher_internal:subscription_succeeded', this.succeeded({}, state), channel));
+      this.initial(channel, state, since !== undefined, cache);
       reply.after?.();
       return;
     }
@@ -165,16 +173,31 @@ export class PusherSession extends Session {
       return this.refuse(channel, 'HubError', 'could not read the members; subscribe again', 503);
     }
     const presence = this.ctx.members.snapshot(name, members as { client?: string; user?: string; info?: unknown }[]);
-    this.wire.raw(pusherEvent('pusher_internal:subscription_succeeded', { presence }, channel));
-    if (cache) this.replayCached(channel, answer.result);
+    this.wire.raw(pusherEvent('pusher_internal:subscription_succeeded', this.succeeded({ presence }, state), channel));
+    this.initial(channel, state, since !== undefined, cache);
     reply.after?.();
     this.wire.releaseMembers(name);
   }
 
-  /** A cache channel's last event (the subscribe asked for it), or `pusher:cache_miss`. */
-  private replayCached(channel: string, result: unknown): void {
-    const last = (result as { publications?: { data?: unknown; from?: { user?: string } }[] }).publications?.[0];
-    this.wire.raw(last === undefined ? cacheMiss(channel) : cachedEvent(channel, last.data, last.from?.user));
+  /** With history, the subscriber learns where it starts (and whether a resume recovered everything). */
+  private succeeded(data: Record<string, unknown>, state: Subscribed): Record<string, unknown> {
+    if (!this.wire.positions) return data;
+    const at = { offset: state.offset, epoch: state.epoch, ...(state.recovered === undefined ? {} : { recovered: state.recovered }) };
+    return { ...data, hubbub: at };
+  }
+
+  /** After `subscription_succeeded`: the events a resume missed, or a cache channel's last event (or its miss). */
+  private initial(channel: string, state: Subscribed, resumed: boolean, cache: boolean): void {
+    const pubs = state.publications ?? [];
+    if (resumed) {
+      for (const p of pubs) this.wire.raw(keptEvent(channel, p.data, p.from?.user, { offset: p.offset, epoch: state.epoch }));
+      return;
+    }
+    if (!cache) return;
+    const last = pubs[0];
+    if (last === undefined) return void this.wire.raw(cacheMiss(channel));
+    const at = this.wire.positions ? { offset: last.offset, epoch: state.epoch } : undefined;
+    this.wire.raw(keptEvent(channel, last.data, last.from?.user, at));
   }
 
   /**
@@ -260,6 +283,23 @@ export class PusherSession extends Session {
     const reply = await this.ctx.hub.handle(this, { ...cmd, id: this.nextId++ } as Command);
     return { reply, answer: answerOf(reply.frame) };
   }
+}
+
+/** The hub's subscribe result. */
+interface Subscribed {
+  offset: number;
+  epoch: string;
+  recovered?: boolean;
+  publications?: { offset: number; data: unknown; from?: { user?: string } }[];
+}
+
+/** `hubbub_since: {offset, epoch}` as a resuming client sends it; anything else is no resume. */
+function positionOf(raw: unknown): { offset: number; epoch: string } | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const { offset, epoch } = raw as { offset?: unknown; epoch?: unknown };
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) return undefined;
+  if (typeof epoch !== 'string' || epoch.length > 64) return undefined;
+  return { offset, epoch };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -35,6 +35,8 @@ export class PusherWire implements Connection {
   /** Presence channels whose member list has not been sent yet. */
   private readonly awaitingMembers = new Set<string>();
   socketId = '';
+  /** Its app keeps history: events carry their position. */
+  positions = false;
 
   constructor(
     readonly inner: Connection,
@@ -48,7 +50,7 @@ export class PusherWire implements Connection {
   /** A frame from the hub (native shape): translated, or dropped when Pusher has no such event. */
   send(frame: string | Buffer): boolean {
     const text = typeof frame === 'string' ? frame : frame.toString('utf8');
-    const out = translateDirect(text, this.socketId);
+    const out = translateDirect(text, this.socketId, this.positions);
     return out === undefined ? this.inner.bufferedAmount() === 0 : this.inner.send(out);
   }
 
