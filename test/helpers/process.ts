@@ -23,8 +23,9 @@ export interface HubProcess {
   output(): string;
 }
 
-export async function spawnHub(env: Record<string, string> = {}, args: string[] = []): Promise<HubProcess> {
-  const port = await freePort();
+/** `port`: listen there (a restart on the same port, for clients to reconnect to); default a free one. */
+export async function spawnHub(env: Record<string, string> = {}, args: string[] = [], port?: number): Promise<HubProcess> {
+  port ??= await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     env: { ...process.env, HUBBUB_PORT: String(port), HUBBUB_HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
