@@ -64,7 +64,7 @@ export class Durability {
     const data = this.data;
     if (data === undefined || this.closed) return Promise.resolve();
     this.rewriting ??= data
-      .rewrite((w) => writeSnapshot(this.state, w, this.clock.now()))
+      .rewrite((w, flush) => writeSnapshot(this.state, w, this.clock.now(), flush))
       .then(
         ({ bytes, ms }) => {
           this.rewrites++;

@@ -89,11 +89,16 @@ export function applyRecord(state: DurableState, r: AofRecord): void {
   }
 }
 
+/** Encoded bytes after which a snapshot writes out what it has and yields to the event loop. */
+const SNAPSHOT_CHUNK = 1 << 20;
+
 /**
  * Encodes the live state: streams that have not expired, with the entries their history TTL still
  * keeps, idempotency keys inside their window, and every board. Expired history is left behind.
+ * Writes go on between chunks; each stream and board is copied at one instant before it is
+ * encoded, and any change after that instant is in the compaction's tail as well.
  */
-export function writeSnapshot(state: DurableState, w: RecordWriter, now: number): void {
+export async function writeSnapshot(state: DurableState, w: RecordWriter, now: number, flush: () => Promise<void>): Promise<void> {
   for (const stream of state.streams.values()) {
     if (stream.expiresAt <= now) continue;
     const { log, name: channel } = stream;
@@ -105,8 +110,10 @@ export function writeSnapshot(state: DurableState, w: RecordWriter, now: number)
     }
     const { epoch, first } = log;
     const { expiresAt, ttlMs } = stream;
+    const publications = log.read();
+    const keys = [...(stream.idempotency ?? [])];
     w.write({ type: 'stream', channel, epoch, top: first - 1, expiresAt, ttlMs });
-    for (const p of log.read()) {
+    for (const p of publications) {
       w.write({
         type: 'append',
         channel,
@@ -121,13 +128,18 @@ export function writeSnapshot(state: DurableState, w: RecordWriter, now: number)
         idempotencyKey: undefined,
         idempotencyExpiresAt: 0,
       });
+      if (w.length >= SNAPSHOT_CHUNK) await flush();
     }
-    for (const [key, seen] of stream.idempotency ?? []) {
+    for (const [key, seen] of keys) {
       if (seen.expiresAt > now) w.write({ type: 'idem', channel, key, offset: seen.offset, expiresAt: seen.expiresAt });
     }
+    if (w.length >= SNAPSHOT_CHUNK) await flush();
   }
-  for (const [board, lb] of state.boards.entries()) {
-    for (const { member, score } of lb.top(lb.size, 0)) w.write({ type: 'score', board, member, score });
+  for (const [board, lb] of [...state.boards.entries()]) {
+    for (const { member, score } of lb.top(lb.size, 0)) {
+      w.write({ type: 'score', board, member, score });
+      if (w.length >= SNAPSHOT_CHUNK) await flush();
+    }
   }
 }
 

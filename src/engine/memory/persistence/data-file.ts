@@ -23,8 +23,11 @@ export interface PersistenceOptions {
 export interface DataFile {
   journal: Journal;
   replay: ScanResult & { bytes: number; ms: number };
-  /** Writes a snapshot (what `snapshot` encodes) and swaps it in; resolves with the new size. */
-  rewrite(snapshot: (w: RecordWriter) => void): Promise<{ bytes: number; ms: number }>;
+  /**
+   * Writes a snapshot and swaps it in; resolves with the new size. `snapshot` encodes into `w` and
+   * awaits `flush()` now and then, which writes what it encoded so far (and lets the loop breathe).
+   */
+  rewrite(snapshot: Snapshot): Promise<{ bytes: number; ms: number }>;
 }
 
 async function syncDir(dir: string): Promise<void> {
@@ -35,6 +38,8 @@ async function syncDir(dir: string): Promise<void> {
     await fd.close();
   }
 }
+
+export type Snapshot = (w: RecordWriter, flush: () => Promise<void>) => Promise<void>;
 
 /** Thrown by a swap that failed after the rename: the journal's old file is gone. */
 class AfterRename extends Error {}
@@ -89,13 +94,12 @@ export async function openDataFile(
   }
   const journal = new Journal(await openFile(path), { fsync: options.fsync, path, bytes, log, onGrow });
 
-  async function rewrite(snapshot: (w: RecordWriter) => void): Promise<{ bytes: number; ms: number }> {
+  async function rewrite(snapshot: Snapshot): Promise<{ bytes: number; ms: number }> {
     const begun = performance.now();
     const tmp = `${path}.rewrite`;
-    const w = new RecordWriter(1 << 20);
-    w.write({ type: 'open', time: Date.now(), fsync: options.fsync });
-    snapshot(w);
-    // Same synchronous turn as the snapshot: every later record is copied aside for the new file.
+    // From here every record is also copied aside. The snapshot is taken while writes go on, so a
+    // part of it may already show a change whose record is in that tail too: records say what the
+    // state becomes (offsets, resulting scores), so applying such a record again changes nothing.
     journal.startRewrite();
     let size = 0;
     const out = await open(tmp, 'w').catch((err: unknown) => {
@@ -104,8 +108,16 @@ export async function openDataFile(
     });
     try {
       await writeAll(out, MAGIC);
-      await writeAll(out, w.bytes());
-      size = MAGIC.length + w.length;
+      size = MAGIC.length;
+      const w = new RecordWriter(1 << 20);
+      const flush = async () => {
+        await writeAll(out, w.bytes());
+        size += w.length;
+        w.reset();
+      };
+      w.write({ type: 'open', time: Date.now(), fsync: options.fsync });
+      await snapshot(w, flush);
+      await flush();
       await journal.finishRewrite(async (tail) => {
         const rest = Buffer.concat(tail);
         await writeAll(out, rest);

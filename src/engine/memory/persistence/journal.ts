@@ -136,7 +136,10 @@ export class Journal {
   async finishRewrite(swap: (tail: Buffer[]) => Promise<{ file: JournalFile; bytes: number }>): Promise<void> {
     this.paused = true;
     try {
-      await this.drain();
+      // Until the batch is empty at a synchronous point: a record appended by a continuation that
+      // ran between a drain and this line would otherwise be both in the tail and still pending.
+      do await this.drain();
+      while (this.batch.pos > 0 && this.failed === undefined);
       if (this.failed !== undefined) throw this.failed;
       const tail = this.rewrite ?? [];
       this.rewrite = undefined;

@@ -15,6 +15,7 @@ import { scanRecords } from '../../../../../src/engine/memory/persistence/index.
 import type { AofRecord } from '../../../../../src/engine/memory/persistence/records.js';
 import type { EngineHandler, Publication } from '../../../../../src/engine/types.js';
 import { HubError } from '../../../../../src/protocol/errors.js';
+import { startTestHub } from '../../../../helpers/hub-server.js';
 import { openEngine, quiet, tempDir } from './helpers.js';
 
 const keep = { history: { size: 100_000, ttlMs: 0 } };
@@ -114,6 +115,35 @@ describe('a failing disk', () => {
     await again.close();
   });
 
+  it('answers the HTTP API with 503 persistence_failed, /ready with 503, and counts the failure in /metrics', async () => {
+    const path = join(tmp.dir, 'a.aof');
+    const disk = { syncs: 0, failWrites: false };
+    const engine = new MemoryEngine({ persistence: { path, fsync: 'always' }, openDataFile: faultyOpen(disk) });
+    const key = 'persistence-unit-key-0123456789';
+    const hub = await startTestHub('ws', { api: { keys: [key] } }, { engine });
+    try {
+      const base = `http://127.0.0.1:${hub.port}`;
+      const post = (data: unknown) =>
+        fetch(`${base}/api/publish`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ channel: 'chat:x', data }),
+        });
+      expect((await post('kept')).status).toBe(200);
+      expect((await fetch(`${base}/ready`)).status).toBe(200);
+      disk.failWrites = true;
+      const res = await post('refused');
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('persistence_failed');
+      const ready = await fetch(`${base}/ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.text()).toContain('could not save this to disk');
+      expect(await (await fetch(`${base}/metrics`)).text()).toContain('hubbub_engine{stat="persistenceFailures"} 1');
+    } finally {
+      await hub.close();
+    }
+  });
+
   it('on a full file system (a real tmpfs) fails with persistence_failed and keeps every acknowledged write', async (ctx) => {
     const mnt = join(tmp.dir, 'small');
     mkdirSync(mnt);
@@ -170,7 +200,10 @@ describe('compaction', () => {
       }
     };
     await Promise.all(Array.from({ length: 20 }, (_, p) => publisher(p)));
+    // One may still be running (a call while one runs joins it); the second starts after every write.
     await engine.compact();
+    await engine.compact();
+    expect((await engine.stats()).persistenceRewrites).toBeGreaterThanOrEqual(2);
     expect(compactions).toBe(3);
     const before = await Promise.all([0, 1, 2, 3, 4].map((c) => engine.history(`chat:p${c}`)));
     await engine.close();
