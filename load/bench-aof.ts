@@ -11,7 +11,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { MemoryEngine } from '../src/engine/index.js';
 import type { EngineHandler } from '../src/engine/types.js';
@@ -127,18 +127,20 @@ async function replayAndCompaction(): Promise<Row[]> {
   const reader = await engineFor('everysec', file);
   const replayMs = performance.now() - started;
   const held = (await reader.stats()).historyEntries ?? 0;
+  // The longest the event loop waited while the snapshot was encoded and written.
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
   const compactStarted = performance.now();
-  const compaction = reader.compact();
-  // The snapshot is encoded before compact() first yields: this is how long the event loop stalls.
-  const stallMs = performance.now() - compactStarted;
-  await compaction;
+  await reader.compact();
   const compactMs = performance.now() - compactStarted;
+  delay.disable();
+  const stallMs = delay.max / 1e6;
   const compactedBytes = statSync(file).size;
   await reader.close();
   rmSync(file, { force: true });
   return [
     { name: `(c) replay at start: ${fmt(REPLAY_RECORDS)} publication records, 100 B each`, value: fmt(REPLAY_RECORDS / (replayMs / 1000)), unit: 'records/s', note: `${fmt(replayMs)} ms for the whole start (read, check, apply); ${fmt(held)} entries held` },
-    { name: '(c) compaction of that state (snapshot written while writes may continue)', value: fmt(compactMs), unit: 'ms', note: `${(compactedBytes / 1e6).toFixed(1)} MB snapshot; the event loop is busy encoding it for the first ${fmt(stallMs)} ms, the rest is disk I/O off the loop` },
+    { name: '(c) compaction of that state (snapshot written while writes may continue)', value: fmt(compactMs), unit: 'ms', note: `${(compactedBytes / 1e6).toFixed(1)} MB snapshot; written in 1 MB chunks while the loop keeps serving: longest event-loop stall ${fmt(stallMs)} ms` },
     { name: '(c) file size per publication record', value: (bytes / REPLAY_RECORDS).toFixed(1), unit: 'bytes', note: '100 B payload, channel name, epoch, offsets, time, TTLs; framing 9 B' },
   ];
 }

@@ -2,6 +2,7 @@
 // snapshot for compaction, and renewing epochs after a crash that may have lost acknowledged
 // writes. The engine hands in a narrow view of its streams and boards (`DurableState`).
 
+import type { HistoryOptions, HistoryResult } from '../types.js';
 import type { Leaderboards } from './leaderboards.js';
 import type { AofRecord, RecordWriter } from './persistence/index.js';
 import { StreamLog } from './stream-log.js';
@@ -17,6 +18,17 @@ export interface Stream {
   idempotency: Map<string, { offset: number; expiresAt: number }> | undefined;
   /** Under fsync `always`: the newest offset on disk (and delivered); reads show nothing newer. */
   durableTop: number;
+}
+
+/** A history read that shows nothing after the stream's newest durable offset. */
+export function readDurable(stream: Stream, options: HistoryOptions): HistoryResult {
+  const { log, durableTop } = stream;
+  const read = { ...options };
+  if (read.reverse === true && (read.since === undefined || read.since.offset > durableTop)) {
+    read.since = { offset: durableTop + 1, epoch: log.epoch };
+  }
+  const publications = log.read(read).filter((p) => p.offset <= durableTop);
+  return { publications, top: { offset: durableTop, epoch: log.epoch } };
 }
 
 export interface DurableState {

@@ -31,8 +31,9 @@ import type {
   StreamPosition,
   WindowCount,
 } from '../types.js';
-import type { DurableState, Stream } from './durable.js';
+import { type DurableState, readDurable, type Stream } from './durable.js';
 import { Durability, newEpoch } from './durability.js';
+import { HistoryBudget } from './history-budget.js';
 import { Leaderboards } from './leaderboards.js';
 import type { Journal, JournalFile } from './persistence/index.js';
 import { PresenceStore } from './presence-store.js';
@@ -71,12 +72,8 @@ export class MemoryEngine implements Engine {
   // same channel is used again, which is the common case under load.
   private readonly streams = new Map<string, Stream>();
   private mru: Stream | undefined;
-  // Streams that hold entries, also in LRU order: where history eviction takes from.
-  private readonly holding = new Set<Stream>();
-  private mruHolding: Stream | undefined;
-  private entries = 0;
-  private bytes = 0;
-  private readonly evicted = { streams: 0, entries: 0, bytes: 0 };
+  private readonly budget: HistoryBudget;
+  private evictedStreams = 0;
   private expiredStreams = 0;
 
   private readonly presence_: PresenceStore;
@@ -95,6 +92,9 @@ export class MemoryEngine implements Engine {
         if (this.interest.has(board)) this.handler?.onLeaderboardUpdate(board, update);
       },
       (board, member, score) => this.journal?.append({ type: 'score', board, member, score }),
+    );
+    this.budget = new HistoryBudget(this.options.maxHistoryEntries, this.options.maxHistoryBytes, (stream) =>
+      this.journal?.append({ type: 'trim', channel: stream.name, epoch: stream.log.epoch, first: stream.log.first }),
     );
     this.presence_ = new PresenceStore(this.clock, (channel) => (this.interest.has(channel) ? this.handler : undefined));
     this.limiter = new KeyedRateLimiter(this.clock);
@@ -117,7 +117,7 @@ export class MemoryEngine implements Engine {
 
   async start(handler: EngineHandler): Promise<void> {
     if (this.closed) throw closedError();
-    if (this.durability !== undefined) await this.durability.open(() => this.evictHistory());
+    if (this.durability !== undefined) await this.durability.open(() => this.budget.evict());
     else this.log?.info({ persistence: 'off' }, 'history and leaderboards are kept in memory only: a restart loses them (--data-dir keeps them)');
     this.handler = handler;
     this.sweeper.start();
@@ -156,7 +156,7 @@ export class MemoryEngine implements Engine {
         return stream;
       },
       dropStream: (stream) => this.dropStream(stream, false),
-      account: (stream, lengthBefore, bytesBefore) => this.account(stream, lengthBefore, bytesBefore),
+      account: (stream, lengthBefore, bytesBefore) => this.budget.account(stream, lengthBefore, bytesBefore),
     };
   }
 
@@ -180,11 +180,11 @@ export class MemoryEngine implements Engine {
   async stats(): Promise<Record<string, number>> {
     return {
       streams: this.streams.size,
-      historyEntries: this.entries,
-      historyBytes: this.bytes,
-      evictedStreams: this.evicted.streams,
-      evictedEntries: this.evicted.entries,
-      evictedBytes: this.evicted.bytes,
+      historyEntries: this.budget.entries,
+      historyBytes: this.budget.bytes,
+      evictedStreams: this.evictedStreams,
+      evictedEntries: this.budget.evicted.entries,
+      evictedBytes: this.budget.evicted.bytes,
       expiredStreams: this.expiredStreams,
       expiredKeys: this.sweeper.expiredTotal,
       presenceChannels: this.presence_.channels,
@@ -232,10 +232,8 @@ export class MemoryEngine implements Engine {
       log.trimOlderThan(now - history.ttlMs);
     }
     const offset = log.append(data, now, options.from, history === undefined ? 0 : history.size);
-    this.account(stream, lengthBefore, bytesBefore);
-    if (this.entries > this.options.maxHistoryEntries || this.bytes > this.options.maxHistoryBytes) {
-      this.evictHistory();
-    }
+    this.budget.account(stream, lengthBefore, bytesBefore);
+    if (this.budget.over) this.budget.evict();
 
     let idempotencyExpiresAt = 0;
     if (idempotencyKey !== undefined) {
@@ -285,22 +283,15 @@ export class MemoryEngine implements Engine {
       const lengthBefore = log.length;
       const bytesBefore = log.bytes;
       log.trimOlderThan(now - ttlMs);
-      this.account(stream, lengthBefore, bytesBefore);
+      this.budget.account(stream, lengthBefore, bytesBefore);
     }
     const readOptions: HistoryOptions = {};
     if (options.since !== undefined) readOptions.since = options.since;
     if (options.limit !== undefined) readOptions.limit = options.limit;
     if (options.reverse !== undefined) readOptions.reverse = options.reverse;
-    if (this.journal?.fsync !== 'always' || stream.durableTop >= log.top) {
-      return { publications: log.read(readOptions), top: { offset: log.top, epoch: log.epoch } };
-    }
-    // Publications still on their way to disk are not shown yet (nor delivered): see publish.
-    const durable = stream.durableTop;
-    if (readOptions.reverse === true && (readOptions.since === undefined || readOptions.since.offset > durable)) {
-      readOptions.since = { offset: durable + 1, epoch: log.epoch };
-    }
-    const publications = log.read(readOptions).filter((p) => p.offset <= durable);
-    return { publications, top: { offset: durable, epoch: log.epoch } };
+    // Under fsync always, publications still on their way to disk are not shown yet (nor delivered).
+    if (this.journal?.fsync === 'always' && stream.durableTop < log.top) return readDurable(stream, readOptions);
+    return { publications: log.read(readOptions), top: { offset: log.top, epoch: log.epoch } };
   }
 
   async removeHistory(channel: string): Promise<void> {
@@ -358,7 +349,7 @@ export class MemoryEngine implements Engine {
         const lru = this.streams.values().next().value;
         if (lru !== undefined) {
           this.dropStream(lru);
-          this.evicted.streams++;
+          this.evictedStreams++;
         }
       }
       const epoch = this.pendingEpochs.get(channel) ?? newEpoch();
@@ -396,47 +387,12 @@ export class MemoryEngine implements Engine {
     }
   }
 
-  /** Keeps the totals and the eviction order right after a stream's log changed. */
-  private account(stream: Stream, lengthBefore: number, bytesBefore: number): void {
-    const log = stream.log;
-    this.entries += log.length - lengthBefore;
-    this.bytes += log.bytes - bytesBefore;
-    if (log.length === 0) {
-      if (lengthBefore > 0) this.holding.delete(stream);
-    } else if (this.mruHolding !== stream) {
-      this.holding.delete(stream);
-      this.holding.add(stream);
-      this.mruHolding = stream;
-    }
-  }
-
-  /** Over budget: drop the oldest entries of the least recently used streams first. */
-  private evictHistory(): void {
-    const { maxHistoryEntries, maxHistoryBytes } = this.options;
-    while (this.entries > maxHistoryEntries || this.bytes > maxHistoryBytes) {
-      const victim = this.holding.values().next().value;
-      if (victim === undefined) return;
-      const log = victim.log;
-      const lengthBefore = log.length;
-      const bytesBefore = log.bytes;
-      const excess = this.entries - maxHistoryEntries;
-      log.dropOldest(excess > 0 ? Math.min(excess, lengthBefore) : 1);
-      this.evicted.entries += lengthBefore - log.length;
-      this.evicted.bytes += bytesBefore - log.bytes;
-      this.account(victim, lengthBefore, bytesBefore);
-      this.journal?.append({ type: 'trim', channel: victim.name, epoch: log.epoch, first: log.first });
-    }
-  }
-
   /** `record`: false when replaying (the file already says so). */
   private dropStream(stream: Stream, record = true): void {
     if (record) this.journal?.append({ type: 'drop', channel: stream.name });
     this.streams.delete(stream.name);
     if (this.mru === stream) this.mru = undefined;
-    if (this.mruHolding === stream) this.mruHolding = undefined;
-    this.holding.delete(stream);
-    this.entries -= stream.log.length;
-    this.bytes -= stream.log.bytes;
+    this.budget.forget(stream);
   }
 
   private sweepStream(stream: Stream, now: number): boolean {
@@ -449,7 +405,7 @@ export class MemoryEngine implements Engine {
       const lengthBefore = stream.log.length;
       const bytesBefore = stream.log.bytes;
       stream.log.trimOlderThan(now - stream.ttlMs);
-      this.account(stream, lengthBefore, bytesBefore);
+      this.budget.account(stream, lengthBefore, bytesBefore);
     }
     if (stream.idempotency !== undefined) this.pruneIdempotency(stream.idempotency, now);
     return false;
