@@ -3,5 +3,6 @@
 
 export { openDataFile, type DataFile, type PersistenceOptions } from './data-file.js';
 export { Journal, type JournalFile } from './journal.js';
-export { type AofRecord, type AppendRecord, type FsyncPolicy, RecordWriter } from './records.js';
+export { crc32c } from './crc32c.js';
+export { type AofRecord, type AppendRecord, type FsyncPolicy, RecordWriter, recordEnd } from './records.js';
 export { DataFileError, scanRecords, type Damage, type ScanResult } from './replay.js';

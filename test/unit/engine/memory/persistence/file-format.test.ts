@@ -4,9 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { crc32c } from '../../../../../src/engine/memory/persistence/crc32c.js';
-import { DataFileError, scanRecords } from '../../../../../src/engine/memory/persistence/index.js';
-import { recordEnd } from '../../../../../src/engine/memory/persistence/records.js';
+import { crc32c, DataFileError, recordEnd, scanRecords } from '../../../../../src/engine/memory/persistence/index.js';
 import { openEngine, tempDir } from './helpers.js';
 
 const keep = { history: { size: 1000, ttlMs: 0 } };
