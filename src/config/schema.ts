@@ -47,6 +47,35 @@ export const memoryEngineSchema = z
       })
       .prefault({})
       .describe('Background expiry.'),
+    persistence: z
+      .strictObject({
+        path: z
+          .string()
+          .min(1)
+          .describe('The append-only file (created with its directory). `--data-dir DIR` (env HUBBUB_DATA_DIR) sets DIR/hubbub.aof.'),
+        fsync: z
+          .enum(['always', 'everysec', 'no'])
+          .default('everysec')
+          .describe(
+            'always: a write is acknowledged only once fsynced (group commit); everysec: fsync once a second, a crash loses about a second; no: the OS decides when.',
+          ),
+        repair: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Start even if the file is damaged in the middle, truncating it at the damage (`--repair-data`). A torn last record is always cut off.',
+          ),
+        rewriteMinBytes: positiveInt()
+          .default(64 * 1024 * 1024)
+          .describe('Compaction (rewrite to a snapshot) never runs on a file smaller than this.'),
+        rewriteGrowthPercent: positiveInt()
+          .default(100)
+          .describe('Compaction runs when the file has grown this much (percent) since it was last written whole.'),
+      })
+      .optional()
+      .describe(
+        'Keep streams (history, offsets, epochs, idempotency keys) and leaderboards in an append-only file so they survive a restart. Off by default; presence and rate limits are never persisted.',
+      ),
   })
   .strict();
 
@@ -330,6 +359,7 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type MemoryEngineConfig = z.infer<typeof memoryEngineSchema>;
+export type PersistenceConfig = NonNullable<MemoryEngineConfig['persistence']>;
 export type RedisEngineConfig = z.infer<typeof redisEngineSchema>;
 export type NamespaceConfig = z.infer<typeof namespaceSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
