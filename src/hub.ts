@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuthGuard } from './auth/index.js';
 import type { Config, NamespaceConfig } from './config/index.js';
+import { BackendHooks, type Hooks } from './hooks/index.js';
 import type {
   ClientInfo,
   Engine,
@@ -23,6 +24,7 @@ import {
   errorFrame,
   HubError,
   joinFrame,
+  jsonDataProblem,
   leaveFrame,
   parseChannel,
   publicationsJson,
@@ -62,6 +64,8 @@ export interface HubOptions {
   clock?: Clock;
   /** Also export process metrics (CPU, memory, event loop lag): once per process, so the CLI only. */
   processMetrics?: boolean;
+  /** In-process proxy hooks (embedding); a hook given here must not also have a URL. */
+  hooks?: Hooks;
 }
 
 export class Hub implements EngineHandler, CommandHandler, TransportHooks {
@@ -69,6 +73,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private transport: Transport | undefined;
   private api: HttpHandler | undefined;
   private readonly auth: AuthGuard;
+  private readonly hooks: BackendHooks;
   private readonly origins: RegExp[];
   private readonly clock: Clock;
   private readonly sessions = new Set<Session>();
@@ -88,11 +93,19 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   ) {
     this.clock = options.clock ?? systemClock;
     this.metrics = new Metrics(this, options.processMetrics ?? false);
-    this.auth = new AuthGuard(config.auth, this.metrics, this.clock);
+    this.hooks = new BackendHooks(config.hooks, options.hooks, this.metrics, log);
+    for (const [name, ns] of Object.entries(config.namespaces)) {
+      for (const hook of ['subscribe', 'publish'] as const) {
+        if (ns.hooks[hook] && !this.hooks.has(hook)) {
+          throw new Error(`namespaces.${name}.hooks.${hook} is on, but no ${hook} hook is configured (hooks.${hook}.url or an in-process hook)`);
+        }
+      }
+    }
+    this.auth = new AuthGuard(config.auth, this.metrics, this.clock, this.hooks, (session) => this.dropRevoked(session));
     // In an origin, `*` stands for part of a host name: it never spans a `/`.
     this.origins = config.server.allowedOrigins.map((o) => globToRegExp(o, '[^/]*', 'i'));
     if (!this.auth.enabled) {
-      log.warn('auth is off (no auth key configured): every connection may do all that namespaces allow clients');
+      log.warn('auth is off (no auth key nor connect hook configured): every connection may do all that namespaces allow clients');
     }
     this.delivery = new Delivery(engine, this.metrics, log, {
       maxPendingBytes: config.server.maxBackpressureBytes,
@@ -223,6 +236,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     for (const session of [...this.sessions]) session.close(CloseCodes.shutdown, reason);
     await this.transport?.close(CloseCodes.shutdown, reason);
     await Promise.allSettled([...this.removals]);
+    this.hooks.close();
   }
 
   // ---- transport hooks ----
@@ -245,6 +259,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   onOpen(conn: Connection, req: UpgradeRequest): Session {
     const session = new Session(conn, randomUUID(), this, this.config.limits, this.clock);
+    session.headers = forwarded(req.headers, this.hooks.forwardedHeaders);
     this.sessions.add(session);
     this.metrics.connectionsOpened.inc();
     this.log.info({ client: session.info.client, ip: req.remoteAddress }, 'connection open');
@@ -320,7 +335,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
    */
   private dropRevoked(session: Session): void {
     for (const sub of [...session.subscriptions.values()]) {
-      if (this.auth.allows(session, sub.channel, sub.namespace, 'subscribe')) continue;
+      // Where the subscribe hook decides, capabilities never did.
+      if (sub.namespace.hooks.subscribe || this.auth.allows(session, sub.channel, sub.namespace, 'subscribe')) continue;
       this.leave(session, sub);
       session.send(resubscribeFrame(sub.channel, 'the refreshed token no longer allows this subscription'));
     }
@@ -387,7 +403,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private async run(session: Session, cmd: Command): Promise<Reply> {
     if (cmd.method === 'connect') {
       if (session.connected) throw new HubError('already_connected', 'this connection is already connected');
-      await this.auth.authenticate(session, cmd.token);
+      await this.auth.authenticate(session, cmd.token, cmd.name);
       session.connected = true;
       const result = {
         client: session.info.client,
@@ -420,10 +436,16 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       }
       case 'publish':
         return { frame: replyFrame(cmd.id, await this.publish(session, cmd)) };
+      case 'rpc': {
+        const { client, user } = session.info;
+        const request = { client, user, method: cmd.method_name, data: (cmd.data ?? null) as JsonValue };
+        const result = await this.hooks.call('rpc', request, session.headers);
+        return { frame: replyFrame(cmd.id, `{"data":${str(result.data ?? null)}}`) };
+      }
       case 'history': {
         const ns = this.namespace(cmd.channel);
         if (ns.history.size === 0) throw notAvailable('history', cmd.channel);
-        this.auth.authorize(session, cmd.channel, ns, 'history');
+        this.mayRead(session, cmd.channel, ns, 'history');
         const options = { ...streamOptions(ns), ...definedOf({ since: cmd.since, limit: cmd.limit, reverse: cmd.reverse }) };
         const { publications, top } = await this.engine.history(cmd.channel, options);
         const json = `{"publications":${publicationsJson(publications)},"offset":${top.offset},"epoch":${str(top.epoch)}}`;
@@ -432,14 +454,14 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       case 'presence': {
         const ns = this.namespace(cmd.channel);
         if (!ns.presence) throw notAvailable('presence', cmd.channel);
-        this.auth.authorize(session, cmd.channel, ns, 'presence');
+        this.mayRead(session, cmd.channel, ns, 'presence');
         const members = await this.engine.presence(cmd.channel);
         return { frame: replyFrame(cmd.id, str({ members })) };
       }
       case 'presence_stats': {
         const ns = this.namespace(cmd.channel);
         if (!ns.presence) throw notAvailable('presence', cmd.channel);
-        this.auth.authorize(session, cmd.channel, ns, 'presence');
+        this.mayRead(session, cmd.channel, ns, 'presence');
         return { frame: replyFrame(cmd.id, str(await this.engine.presenceStats(cmd.channel))) };
       }
       case 'top':
@@ -455,12 +477,17 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     // A batch may still be running when its connection closed: nothing may register a dead session.
     if (!session.isOpen) throw new HubError('not_connected', 'the connection has closed');
     const ns = this.namespace(channelName);
-    this.auth.authorize(session, channelName, ns, 'subscribe');
-    if (session.subscriptions.has(channelName)) {
-      throw new HubError('already_subscribed', `already subscribed to ${channelName}`);
-    }
-    if (session.subscriptions.size >= this.config.limits.maxChannels) {
-      throw new HubError('limit_exceeded', `a connection may subscribe to at most ${this.config.limits.maxChannels} channels`);
+    if (!ns.hooks.subscribe) this.auth.authorize(session, channelName, ns, 'subscribe');
+    this.maySubscribe(session, channelName);
+    let member: ClientInfo | undefined;
+    if (ns.hooks.subscribe) {
+      const { client, user, info } = session.info;
+      const request = { client, user, channel: channelName, ...(info === undefined ? {} : { info }) };
+      const answer = await this.hooks.call('subscribe', request, session.headers);
+      // The world moved while the backend thought: check again.
+      if (!session.isOpen) throw new HubError('not_connected', 'the connection has closed');
+      this.maySubscribe(session, channelName);
+      if (answer.info !== undefined) member = { client, user, info: answer.info as JsonValue };
     }
     const existing = this.channels.get(channelName);
     if (existing !== undefined && ns.maxSubscribers > 0 && existing.members.size >= ns.maxSubscribers) {
@@ -474,6 +501,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       floor: undefined,
       present: false,
       joinLeave: cmd.joinLeave ?? true,
+      ...(member === undefined ? {} : { member }),
     };
     session.subscriptions.set(channelName, sub);
     const ch = this.delivery.add(session, channelName, ns);
@@ -491,7 +519,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       if (ns.joinLeave && sub.joinLeave) session.conn.subscribe(joinLeaveTopic(channelName));
       // Present before the reply, so a presence read right after `subscribed` includes itself.
       if (ns.presence) {
-        await this.engine.addPresence(channelName, session.info, {
+        await this.engine.addPresence(channelName, member ?? session.info, {
           ttlMs: this.config.limits.presenceTtlMs,
           joinLeave: ns.joinLeave,
         });
@@ -508,6 +536,21 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       if (session.subscriptions.get(channelName) === sub) this.leave(session, sub);
       throw err;
     }
+  }
+
+  private maySubscribe(session: Session, channel: string): void {
+    if (session.subscriptions.has(channel)) {
+      throw new HubError('already_subscribed', `already subscribed to ${channel}`);
+    }
+    if (session.subscriptions.size >= this.config.limits.maxChannels) {
+      throw new HubError('limit_exceeded', `a connection may subscribe to at most ${this.config.limits.maxChannels} channels`);
+    }
+  }
+
+  /** Where the subscribe hook admits subscribers, being subscribed is what lets a client read. */
+  private mayRead(session: Session, channel: string, ns: NamespaceConfig, cap: 'history' | 'presence'): void {
+    if (ns.hooks.subscribe && session.subscriptions.has(channel)) return;
+    this.auth.authorize(session, channel, ns, cap);
   }
 
   private leave(session: Session, sub: Subscription): void {
@@ -537,7 +580,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     if (!ns.clientPublish) {
       throw new HubError('forbidden', `clients may not publish to ${cmd.channel}; publish through the server API`);
     }
-    this.auth.authorize(session, cmd.channel, ns, 'publish');
+    if (!ns.hooks.publish) this.auth.authorize(session, cmd.channel, ns, 'publish');
     const { namespace } = parseChannel(cmd.channel);
     if (!session.publishAllowed(namespace, ns.publishRate)) {
       this.metrics.rateLimited.inc({ scope: 'publish' });
@@ -555,12 +598,31 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         });
       }
     }
+    let data = str(cmd.data);
+    if (ns.hooks.publish) data = await this.askPublish(session, cmd);
     const idempotencyKey = scopedKey(who, cmd.idempotencyKey);
     const options = { ...streamOptions(ns), from: session.info, ...definedOf({ idempotencyKey }) };
     const end = this.metrics.publishLatency.startTimer({ source: 'client' });
-    const r = await this.engine.publish(cmd.channel, str(cmd.data), options);
+    const r = await this.engine.publish(cmd.channel, data, options);
     end();
     return `{"offset":${r.offset},"epoch":${str(r.epoch)}}`;
+  }
+
+  /**
+   * The publish hook sees the publication before anything is stored: a refusal throws (so nothing
+   * is stored or delivered), and an answer with `data` replaces it. Returns the JSON to publish.
+   */
+  private async askPublish(session: Session, cmd: CommandOf<'publish'>): Promise<string> {
+    const { client, user } = session.info;
+    const request = { client, user, channel: cmd.channel, data: cmd.data as JsonValue };
+    const answer = await this.hooks.call('publish', request, session.headers);
+    if (answer.data === undefined) return str(cmd.data);
+    const problem = jsonDataProblem(answer.data, this.config.limits.maxDepth);
+    if (problem !== undefined) {
+      this.log.warn({ hook: 'publish', channel: cmd.channel, problem }, 'the publish hook replaced data with data that cannot be published');
+      throw new HubError('backend_unavailable', "the application's backend answered data that cannot be published; retry later");
+    }
+    return str(answer.data);
   }
 
   private async leaderboard(session: Session, cmd: CommandOf<'top' | 'rank' | 'around' | 'incr'>): Promise<string> {
@@ -592,9 +654,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     }
   }
 
-  private addPresence(session: Session, channel: string, ns: NamespaceConfig): void {
+  private addPresence(session: Session, channel: string, ns: NamespaceConfig, member?: ClientInfo): void {
     this.engine
-      .addPresence(channel, session.info, { ttlMs: this.config.limits.presenceTtlMs, joinLeave: ns.joinLeave })
+      .addPresence(channel, member ?? session.info, { ttlMs: this.config.limits.presenceTtlMs, joinLeave: ns.joinLeave })
       .catch((err: unknown) => this.log.error({ err, channel }, 'presence update failed'));
   }
 
@@ -602,7 +664,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private refreshPresence(): void {
     for (const session of this.sessions) {
       for (const sub of session.subscriptions.values()) {
-        if (sub.present) this.addPresence(session, sub.channel, sub.namespace);
+        if (sub.present) this.addPresence(session, sub.channel, sub.namespace, sub.member);
       }
     }
   }
@@ -639,4 +701,15 @@ function definedOf<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: 
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
   return out as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+/** The upgrade headers proxy hooks forward, and no others, so a session holds little. */
+function forwarded(headers: Readonly<Record<string, string>>, names: readonly string[]): Readonly<Record<string, string>> {
+  if (names.length === 0) return {};
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const value = headers[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
 }

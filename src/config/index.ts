@@ -2,7 +2,7 @@
 
 import { type Config, configSchema } from './schema.js';
 
-export type { AuthConfig, Capability, Caps, Config, ConfigInput, MemoryEngineConfig, NamespaceConfig } from './schema.js';
+export type { AuthConfig, Capability, Caps, Config, ConfigInput, HooksConfig, MemoryEngineConfig, NamespaceConfig } from './schema.js';
 export { capabilityNames, capsSchema, configSchema, memoryEngineSchema } from './schema.js';
 
 export class ConfigError extends Error {

@@ -132,6 +132,21 @@ export const namespaceSchema = z.strictObject({
     .describe(
       "Per-user publish limit in this namespace, shared by all of a user's connections (across nodes with the Redis engine). Anonymous connections count one by one.",
     ),
+  hooks: z
+    .strictObject({
+      subscribe: z
+        .boolean()
+        .default(false)
+        .describe('Ask the `subscribe` hook before each client subscription here; its answer replaces the capability check.'),
+      publish: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Ask the `publish` hook before storing each client publication here (clientPublish must be on); its answer replaces the capability check and may replace the data.',
+        ),
+    })
+    .prefault({})
+    .describe("Proxy hooks to the application's backend for this namespace (see docs/hooks.md)."),
   leaderboard: z
     .strictObject({
       clientIncr: z.boolean().default(false).describe('Let clients increment scores (otherwise only the server API can).'),
@@ -242,6 +257,64 @@ export const apiSchema = z.strictObject({
   maxBroadcastChannels: positiveInt().max(10_000).default(1000).describe('Channels one broadcast may name.'),
 });
 
+/** One proxy hook: where it is, how long the hub waits, what it forwards. */
+const hookSchema = (what: string) =>
+  z.strictObject({
+    url: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(`URL the hub POSTs ${what} to; unset (and no in-process hook): off.`),
+    timeoutMs: positiveInt()
+      .max(60_000)
+      .default(2000)
+      .describe('How long the hub waits for an answer (all attempts together); then the client gets `backend_unavailable`.'),
+    forwardHeaders: z
+      .array(z.string().regex(/^[A-Za-z0-9-]{1,64}$/).transform((h) => h.toLowerCase()))
+      .default(['cookie', 'authorization'])
+      .describe("Headers of the client's WebSocket upgrade request passed on to the hook as they came."),
+    headers: z
+      .record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string())
+      .default({})
+      .describe('Fixed headers added to each call (e.g. a shared secret the backend checks).'),
+    maxConcurrency: positiveInt()
+      .default(256)
+      .describe('Calls in flight at once; more wait for a free slot within their timeout.'),
+  });
+
+/** Only hooks whose repetition is harmless (they decide, they do not act) are retried. */
+const retries = z
+  .number()
+  .int()
+  .min(0)
+  .max(5)
+  .default(1)
+  .describe('Further attempts after a network error or a 5xx, within timeoutMs.');
+
+export const hooksSchema = z.strictObject({
+  connect: hookSchema('`connect` commands')
+    .extend({
+      retries,
+      always: z
+        .boolean()
+        .default(false)
+        .describe('Call the connect hook for every connect, a token (passed on to it) or not; otherwise only for connects without a token.'),
+    })
+    .prefault({})
+    .describe('Who a connection is, decided by the backend (e.g. from its session cookie).'),
+  refresh: hookSchema('expiring proxy-authenticated connections')
+    .extend({ retries })
+    .prefault({})
+    .describe('Renews a connection whose connect hook answer gave `expiresAt`; without it such connections close at expiry.'),
+  subscribe: hookSchema('subscriptions in namespaces with `hooks.subscribe`')
+    .extend({ retries })
+    .prefault({})
+    .describe('Allows or refuses subscriptions.'),
+  publish: hookSchema('client publications in namespaces with `hooks.publish`')
+    .prefault({})
+    .describe('Accepts, refuses or rewrites client publications before they are stored (never retried).'),
+  rpc: hookSchema('`rpc` commands').prefault({}).describe('Answers client `rpc` commands (never retried).'),
+});
+
 export const limitsSchema = z.strictObject({
   commands: rateSchema.prefault({ rate: 100, burst: 200 }).describe('Inbound commands per connection.'),
   bytes: rateSchema
@@ -285,6 +358,7 @@ export const configSchema = z
     recovery: recoverySchema.prefault({}).describe('How a resubscribing client gets what it missed.'),
     auth: authSchema.prefault({}).describe('Who may connect: JWT verification and anonymous access.'),
     api: apiSchema.prefault({}).describe('The HTTP API for backends.'),
+    hooks: hooksSchema.prefault({}).describe("Proxy hooks: the hub asks the application's backend (docs/hooks.md)."),
     metrics: z
       .strictObject({ enabled: z.boolean().default(true).describe('Serve Prometheus metrics at GET /metrics.') })
       .prefault({})
@@ -307,3 +381,4 @@ export type NamespaceConfig = z.infer<typeof namespaceSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type Capability = (typeof capabilityNames)[number];
 export type Caps = z.infer<typeof capsSchema>;
+export type HooksConfig = z.infer<typeof hooksSchema>;

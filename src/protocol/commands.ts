@@ -56,6 +56,8 @@ const commandSchemas = {
   around: z.strictObject({ channel, member, n: count(100).optional() }),
   incr: z.strictObject({ channel, member, by: z.number() }),
   ping: z.strictObject({}),
+  /** A call answered by the application's backend (the rpc hook). */
+  rpc: z.strictObject({ method_name: wellFormedString().min(1).max(256), data: jsonData.optional() }),
 } as const;
 
 export type Method = keyof typeof commandSchemas;
@@ -102,9 +104,11 @@ function parseCommand(raw: unknown, maxDepth: number): Command | Rejected | stri
     const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
     return { id, error: new HubError('bad_request', `${method}: ${where}${issue?.message ?? 'invalid'}`) };
   }
-  if (method === 'publish') {
-    const problem = jsonDataProblem((result.data as { data?: unknown }).data, maxDepth);
-    if (problem !== undefined) return { id, error: new HubError('bad_request', `publish: data ${problem}`) };
+  if (method === 'publish' || method === 'rpc') {
+    const data = (result.data as { data?: unknown }).data;
+    // rpc data is optional (null is sent); publish data is required.
+    const problem = method === 'rpc' && data === undefined ? undefined : jsonDataProblem(data, maxDepth);
+    if (problem !== undefined) return { id, error: new HubError('bad_request', `${method}: data ${problem}`) };
   }
   return { id, method, ...result.data } as Command;
 }
