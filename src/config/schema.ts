@@ -269,9 +269,9 @@ const hookSchema = (what: string) =>
       .default(2000)
       .describe('How long the hub waits for an answer (all attempts together); then the client gets `backend_unavailable`.'),
     forwardHeaders: z
-      .array(z.string().regex(/^[A-Za-z0-9-]{1,64}$/).transform((h) => h.toLowerCase()))
+      .array(z.string().regex(/^[A-Za-z0-9-]{1,64}$/))
       .default(['cookie', 'authorization'])
-      .describe("Headers of the client's WebSocket upgrade request passed on to the hook as they came."),
+      .describe("Headers of the client's WebSocket upgrade request passed on to the hook as they came (names in any case)."),
     headers: z
       .record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string())
       .default({})

@@ -89,8 +89,10 @@ export class BackendHooks {
       else if (hasUrl) call = (this.http[name] as Call<HookName>).bind(this.http);
       else continue;
       const cfg = config[name];
-      this.hooks.set(name, { call, slots: new Slots(cfg.maxConcurrency), timeoutMs: cfg.timeoutMs, forward: cfg.forwardHeaders });
-      for (const h of cfg.forwardHeaders) forwarded.add(h);
+      // Upgrade requests give header names in lower case.
+      const forward = cfg.forwardHeaders.map((h) => h.toLowerCase());
+      this.hooks.set(name, { call, slots: new Slots(cfg.maxConcurrency), timeoutMs: cfg.timeoutMs, forward });
+      for (const h of forward) forwarded.add(h);
     }
     this.forwardedHeaders = [...forwarded];
   }
