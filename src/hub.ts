@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuthGuard } from './auth/index.js';
 import type { Config, NamespaceConfig } from './config/index.js';
-import { BackendHooks, type Hooks } from './hooks/index.js';
+import { BackendHooks, type Hooks, type WebhookFormat, Webhooks } from './hooks/index.js';
 import type {
   ClientInfo,
   Engine,
@@ -66,6 +66,8 @@ export interface HubOptions {
   processMetrics?: boolean;
   /** In-process proxy hooks (embedding); a hook given here must not also have a URL. */
   hooks?: Hooks;
+  /** The webhooks' wire format; default hubbub's own (signed JSON batches). */
+  webhookFormat?: WebhookFormat;
 }
 
 export class Hub implements EngineHandler, CommandHandler, TransportHooks {
@@ -74,6 +76,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private api: HttpHandler | undefined;
   private readonly auth: AuthGuard;
   private readonly hooks: BackendHooks;
+  private readonly webhooks: Webhooks;
   private readonly origins: RegExp[];
   private readonly clock: Clock;
   private readonly sessions = new Set<Session>();
@@ -94,6 +97,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     this.clock = options.clock ?? systemClock;
     this.metrics = new Metrics(this, options.processMetrics ?? false);
     this.hooks = new BackendHooks(config.hooks, options.hooks, this.metrics, log);
+    this.webhooks = new Webhooks(config.webhooks, engine, this.metrics, log, options.webhookFormat);
     for (const [name, ns] of Object.entries(config.namespaces)) {
       for (const hook of ['subscribe', 'publish'] as const) {
         if (ns.hooks[hook] && !this.hooks.has(hook)) {
@@ -149,8 +153,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const ns = this.namespace(channel);
     const options = { ...streamOptions(ns), ...definedOf({ idempotencyKey: scopedKey('api', idempotencyKey) }) };
     const end = this.metrics.publishLatency.startTimer({ source: 'api' });
-    const result = await this.engine.publish(channel, str(data), options);
+    const json = str(data);
+    const result = await this.engine.publish(channel, json, options);
     end();
+    if (!result.duplicate) this.publicationEvent(channel, result, json, undefined);
     return result;
   }
 
@@ -237,6 +243,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     await this.transport?.close(CloseCodes.shutdown, reason);
     await Promise.allSettled([...this.removals]);
     this.hooks.close();
+    await this.webhooks.close();
   }
 
   // ---- transport hooks ----
@@ -278,6 +285,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   closed(session: Session, code: number, reason: string): void {
     this.sessions.delete(session);
+    if (session.connected) {
+      const { client, user } = session.info;
+      this.webhooks.emit({ event: 'connection_closed', client, user, code, reason });
+    }
     this.metrics.disconnects.inc({ code: String(code) });
     this.log.info(
       { client: session.info.client, user: session.info.user, code, reason, ms: this.clock.now() - session.openedAt },
@@ -405,6 +416,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       if (session.connected) throw new HubError('already_connected', 'this connection is already connected');
       await this.auth.authenticate(session, cmd.token, cmd.name);
       session.connected = true;
+      const { client, user } = session.info;
+      this.webhooks.emit({ event: 'connection_opened', client, user, remoteAddress: session.conn.remoteAddress });
       const result = {
         client: session.info.client,
         user: session.info.user,
@@ -504,7 +517,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       ...(member === undefined ? {} : { member }),
     };
     session.subscriptions.set(channelName, sub);
+    const isNew = !this.channels.has(channelName);
     const ch = this.delivery.add(session, channelName, ns);
+    if (isNew) this.webhooks.channelHere(channelName, true);
     const stillSubscribed = () => {
       if (session.subscriptions.get(channelName) !== sub) {
         throw new HubError('not_subscribed', `unsubscribed from ${channelName} while subscribing`);
@@ -524,6 +539,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
           joinLeave: ns.joinLeave,
         });
         sub.present = true;
+        this.webhooks.member('member_added', channelName, member ?? session.info);
         stillSubscribed();
       }
       const after =
@@ -532,7 +548,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
           : () => void this.delivery.replay(session, ch, sub, replay, top).catch((err: unknown) => this.failed(session, err));
       return { frame: replyFrame(cmd.id, result), after };
     } catch (err) {
-      if (sub.present && session.subscriptions.get(channelName) !== sub) this.removePresence(session, sub);
+      if (sub.present && session.subscriptions.get(channelName) !== sub) {
+        this.webhooks.member('member_removed', channelName, member ?? session.info);
+        this.removePresence(session, sub);
+      }
       if (session.subscriptions.get(channelName) === sub) this.leave(session, sub);
       throw err;
     }
@@ -560,8 +579,12 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       session.conn.unsubscribe(name);
       session.conn.unsubscribe(joinLeaveTopic(name));
     }
+    // Member removed before the channel is vacated, as they happen.
+    if (sub.present) this.webhooks.member('member_removed', name, sub.member ?? session.info);
+    const wasHere = this.channels.has(name);
     this.delivery.remove(session, name);
     if (sub.present) this.removePresence(session, sub);
+    if (wasHere && !this.channels.has(name)) this.webhooks.channelHere(name, false);
   }
 
   private removePresence(session: Session, sub: Subscription): void {
@@ -605,7 +628,14 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const end = this.metrics.publishLatency.startTimer({ source: 'client' });
     const r = await this.engine.publish(cmd.channel, data, options);
     end();
+    if (!r.duplicate) this.publicationEvent(cmd.channel, r, data, session.info);
     return `{"offset":${r.offset},"epoch":${str(r.epoch)}}`;
+  }
+
+  private publicationEvent(channel: string, at: PublishResult, data: string, from: ClientInfo | undefined): void {
+    if (!this.webhooks.wants('publication')) return;
+    const { offset, epoch } = at;
+    this.webhooks.emit({ event: 'publication', channel, offset, epoch, data, ...(from === undefined ? {} : { from }) });
   }
 
   /**

@@ -315,6 +315,43 @@ export const hooksSchema = z.strictObject({
   rpc: hookSchema('`rpc` commands').prefault({}).describe('Answers client `rpc` commands (never retried).'),
 });
 
+export const webhookEventNames = [
+  'channel_occupied',
+  'channel_vacated',
+  'member_added',
+  'member_removed',
+  'connection_opened',
+  'connection_closed',
+  'publication',
+] as const;
+
+export const webhooksSchema = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/ }).optional().describe('URL the hub POSTs batches of events to; unset: no webhooks.'),
+    secret: z
+      .string()
+      .min(16, 'use at least 16 characters')
+      .optional()
+      .describe('HMAC-SHA256 key signing each batch (required with `url`); see docs/hooks.md for the check.'),
+    events: z
+      .array(z.enum(webhookEventNames))
+      .default(['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'connection_opened', 'connection_closed'])
+      .describe('Events sent. `publication` (every publication, client or API) is off unless listed.'),
+    batchWindowMs: ms().max(10_000).default(50).describe('Events within this window after the first go out in one request.'),
+    maxBatch: positiveInt().max(10_000).default(100).describe('Most events in one request.'),
+    maxQueued: positiveInt()
+      .default(10_000)
+      .describe('Events waiting to be sent; beyond, new ones are dropped (counted and logged), never delaying clients.'),
+    timeoutMs: positiveInt().max(60_000).default(5000).describe('How long one attempt waits for the receiver.'),
+    retries: z.number().int().min(0).max(20).default(5).describe('Further attempts after a 5xx, a timeout or a network error.'),
+    retryBaseMs: positiveInt().default(250).describe('First retry delay; it doubles each attempt (with jitter), up to 30 s.'),
+  })
+  .superRefine((w, ctx) => {
+    if (w.url !== undefined && w.secret === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'is required when webhooks.url is set (receivers must be able to check the sender)' });
+    }
+  });
+
 export const limitsSchema = z.strictObject({
   commands: rateSchema.prefault({ rate: 100, burst: 200 }).describe('Inbound commands per connection.'),
   bytes: rateSchema
@@ -359,6 +396,7 @@ export const configSchema = z
     auth: authSchema.prefault({}).describe('Who may connect: JWT verification and anonymous access.'),
     api: apiSchema.prefault({}).describe('The HTTP API for backends.'),
     hooks: hooksSchema.prefault({}).describe("Proxy hooks: the hub asks the application's backend (docs/hooks.md)."),
+    webhooks: webhooksSchema.prefault({}).describe('Signed event webhooks to the application (docs/hooks.md#webhooks).'),
     metrics: z
       .strictObject({ enabled: z.boolean().default(true).describe('Serve Prometheus metrics at GET /metrics.') })
       .prefault({})
@@ -382,3 +420,5 @@ export type AuthConfig = z.infer<typeof authSchema>;
 export type Capability = (typeof capabilityNames)[number];
 export type Caps = z.infer<typeof capsSchema>;
 export type HooksConfig = z.infer<typeof hooksSchema>;
+export type WebhooksConfig = z.infer<typeof webhooksSchema>;
+export type WebhookEventName = (typeof webhookEventNames)[number];

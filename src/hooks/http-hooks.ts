@@ -4,15 +4,13 @@
 // again after a network error or a 5xx while their deadline allows; publish and rpc never are,
 // since the backend may have acted on the first attempt.
 
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HooksConfig } from '../config/index.js';
 import { HookFailure } from './failure.js';
+import { agentFor, post } from './http-post.js';
 import { answerSchemas, type HookAnswers, type HookContext, type HookName, type HookRequests, type Hooks } from './types.js';
 
-/** Largest answer body read from a hook (replaced publication data fits well within it). */
-const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 const FIRST_RETRY_MS = 25;
 
 interface Endpoint {
@@ -30,8 +28,7 @@ export class HttpHooks implements Hooks {
       const hook = config[name];
       if (hook.url === undefined) continue;
       const url = new URL(hook.url);
-      const options = { keepAlive: true, maxSockets: hook.maxConcurrency };
-      const agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+      const agent = agentFor(url, hook.maxConcurrency);
       const retries = 'retries' in hook ? hook.retries : 0;
       this.endpoints.set(name, { url, agent, headers: hook.headers, retries });
     }
@@ -79,7 +76,7 @@ export class HttpHooks implements Hooks {
     };
     let delay = FIRST_RETRY_MS;
     for (let attempt = 0; ; attempt++) {
-      const outcome = await post(endpoint, headers, body, ctx.signal).then(
+      const outcome = await post(endpoint.url, endpoint.agent, headers, body, ctx.signal).then(
         (res) => ({ res }),
         (err: unknown) => ({ err }),
       );
@@ -117,33 +114,4 @@ export function describeIssue(error: { issues: readonly { path: readonly Propert
   const issue = error.issues[0];
   if (issue === undefined) return 'invalid';
   return issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message;
-}
-
-function post(
-  endpoint: Endpoint,
-  headers: Record<string, string>,
-  body: string,
-  signal: AbortSignal,
-): Promise<{ status: number; text: string }> {
-  const lib = endpoint.url.protocol === 'https:' ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = lib.request(endpoint.url, { method: 'POST', agent: endpoint.agent, headers, signal }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_ANSWER_BYTES) {
-          req.destroy(new HookFailure('malformed', `the hook's answer is over ${MAX_ANSWER_BYTES} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', (err) => {
-      reject(signal.aborted ? new HookFailure('timeout', 'the hook did not answer in time') : err);
-    });
-    req.end(body);
-  });
 }

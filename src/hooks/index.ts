@@ -5,3 +5,4 @@ export { BackendHooks } from './backend-hooks.js';
 export { HookFailure, type HookFailureKind } from './failure.js';
 export { HttpHooks } from './http-hooks.js';
 export * from './types.js';
+export * from './webhooks/index.js';

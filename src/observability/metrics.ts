@@ -28,6 +28,9 @@ export class Metrics {
   readonly hookDuration: Histogram<'hook'>;
   readonly hookCalls: Counter<'hook' | 'outcome'>;
   readonly hookInFlight: Gauge<'hook'>;
+  readonly webhookEvents: Counter<'format' | 'outcome'>;
+  readonly webhookRequests: Counter<'format' | 'result'>;
+  readonly webhookQueued: Gauge<'format'>;
 
   constructor(source: MetricsSource, defaults = true) {
     const registers = [this.registry];
@@ -129,6 +132,24 @@ export class Metrics {
       name: 'hubbub_hook_in_flight',
       help: 'Proxy hook calls in flight (waiting for a slot included), by hook.',
       labelNames: ['hook'],
+      registers,
+    });
+    this.webhookEvents = new Counter({
+      name: 'hubbub_webhook_events_total',
+      help: 'Webhook events by outcome: sent, dropped_full (the outbox was full), dropped_failed (every attempt failed).',
+      labelNames: ['format', 'outcome'],
+      registers,
+    });
+    this.webhookRequests = new Counter({
+      name: 'hubbub_webhook_requests_total',
+      help: 'Webhook requests (attempts) by result: ok, retry (5xx, timeout, network), failed (no retry left, or a 4xx).',
+      labelNames: ['format', 'result'],
+      registers,
+    });
+    this.webhookQueued = new Gauge({
+      name: 'hubbub_webhook_queued',
+      help: 'Webhook events waiting in the outbox.',
+      labelNames: ['format'],
       registers,
     });
   }

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 export interface HookCall {
   hook: string;
   body: Record<string, unknown>;
+  /** The body exactly as received. */
+  text: string;
   headers: IncomingHttpHeaders;
 }
 
@@ -31,8 +33,9 @@ export class HookServer {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const hook = (req.url ?? '/').slice(1);
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-        const call = { hook, body, headers: req.headers };
+        const text = Buffer.concat(chunks).toString('utf8');
+        const body = JSON.parse(text) as Record<string, unknown>;
+        const call = { hook, body, text, headers: req.headers };
         this.calls.push(call);
         for (const w of this.waiters) w();
         const handler = this.handlers.get(hook);
