@@ -14,6 +14,7 @@ import type {
   LeaderboardUpdate,
   Publication,
   PublishResult,
+  StreamPosition,
 } from './engine/types.js';
 import { type Logger, Metrics } from './observability/index.js';
 import {
@@ -36,6 +37,7 @@ import type { Connection, HttpRequest, HttpResponse, Transport, TransportHooks, 
 import { type HttpHandler, serveHttp } from './http/endpoints.js';
 import { type Channel, Delivery, joinLeaveTopic } from './hub/delivery.js';
 import { initialState, notAvailable, streamOptions } from './hub/initial-state.js';
+import { ServerSubscriptions, serverSubscriptionOp } from './hub/server-subs.js';
 
 export { notAvailable, streamOptions };
 import { type Clock, systemClock } from './util/clock.js';
@@ -77,6 +79,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private readonly auth: AuthGuard;
   private readonly hooks: BackendHooks;
   private readonly webhooks: Webhooks;
+  private readonly serverSubs: ServerSubscriptions;
   private readonly origins: RegExp[];
   private readonly clock: Clock;
   private readonly sessions = new Set<Session>();
@@ -105,6 +108,19 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         }
       }
     }
+    const personal = config.personalChannels;
+    if (personal.enabled && config.namespaces[personal.namespace] === undefined) {
+      throw new Error(`personalChannels.namespace: namespace ${str(personal.namespace)} is not configured in namespaces`);
+    }
+    this.serverSubs = new ServerSubscriptions(
+      {
+        serverSubscribe: (session, channel, since) => this.serverSubscribe(session, channel, since),
+        serverUnsubscribe: (session, channel) => this.serverUnsubscribe(session, channel),
+        localSessions: () => this.sessions,
+      },
+      personal,
+      log,
+    );
     this.auth = new AuthGuard(config.auth, this.metrics, this.clock, this.hooks, (session) => this.dropRevoked(session));
     // In an origin, `*` stands for part of a host name: it never spans a `/`.
     this.origins = config.server.allowedOrigins.map((o) => globToRegExp(o, '[^/]*', 'i'));
@@ -173,6 +189,24 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     return closed;
   }
 
+  /**
+   * A backend subscribes (or unsubscribes) every connection of `user`, or one `client`, on the
+   * server side: on every node, through the control channel.
+   */
+  async requestServerSubscription(op: 'subscribe' | 'unsubscribe', channel: string, target: { user: string } | { client: string }): Promise<void> {
+    this.namespace(channel);
+    await this.engine.publish(CONTROL_CHANNEL, str({ op, channel, ...target }), { history: { size: 100, ttlMs: 60_000 } });
+  }
+
+  /** The personal channel of `user`; `not_available` when personal channels are off. */
+  personalChannel(user: string): string {
+    const channel = this.serverSubs.personalChannel(user);
+    if (channel === undefined) {
+      throw new HubError('not_available', 'personal channels are off on this hub (personalChannels.enabled); name a channel');
+    }
+    return channel;
+  }
+
   /** This node's channels with their local subscriber counts, by name. */
   channelList(): { channel: string; subscribers: number }[] {
     const list = [...this.channels.values()].map((ch) => ({ channel: ch.name, subscribers: ch.members.size }));
@@ -219,10 +253,14 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     } catch {
       return;
     }
-    const m = msg as { op?: unknown; user?: unknown; reconnect?: unknown; reason?: unknown };
+    if (typeof msg !== 'object' || msg === null) return;
+    const m = msg as Record<string, unknown>;
     if (m.op === 'disconnect' && typeof m.user === 'string') {
       this.closeUser(m.user, m.reconnect === true, typeof m.reason === 'string' ? m.reason : 'disconnected');
+      return;
     }
+    const op = serverSubscriptionOp(m);
+    if (op !== undefined) this.serverSubs.apply(op);
   }
 
   get connectionCount(): number {
@@ -347,7 +385,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private dropRevoked(session: Session): void {
     for (const sub of [...session.subscriptions.values()]) {
       // Where the subscribe hook decides, capabilities never did.
-      if (sub.namespace.hooks.subscribe || this.auth.allows(session, sub.channel, sub.namespace, 'subscribe')) continue;
+      if (sub.server === true || sub.namespace.hooks.subscribe || this.auth.allows(session, sub.channel, sub.namespace, 'subscribe')) continue;
       this.leave(session, sub);
       session.send(resubscribeFrame(sub.channel, 'the refreshed token no longer allows this subscription'));
     }
@@ -426,7 +464,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         maxPayloadBytes: this.config.server.maxPayloadBytes,
         ...(session.expiresAt === undefined ? {} : { expiresAt: session.expiresAt }),
       };
-      return { frame: replyFrame(cmd.id, str(result)) };
+      const subs = await this.serverSubs.atConnect(session, cmd.subs);
+      return { frame: replyFrame(cmd.id, `${str(result).slice(0, -1)}${subs.json}}`), after: subs.after };
     }
     if (!session.connected) {
       throw new HubError('not_connected', 'send a connect command first');
@@ -444,6 +483,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       case 'unsubscribe': {
         const sub = session.subscriptions.get(cmd.channel);
         if (sub === undefined) throw new HubError('not_subscribed', `not subscribed to ${cmd.channel}`);
+        if (sub.server === true) throw new HubError('forbidden', `${cmd.channel} is a server-side subscription; only the server ends it`);
         this.leave(session, sub);
         return { frame: replyFrame(cmd.id, '{}') };
       }
@@ -502,6 +542,40 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       this.maySubscribe(session, channelName);
       if (answer.info !== undefined) member = { client, user, info: answer.info as JsonValue };
     }
+    const { result, after } = await this.join(session, ns, cmd, member, false);
+    return { frame: replyFrame(cmd.id, result), after };
+  }
+
+  /**
+   * A subscription the server makes (at connect, or on a backend's request): no capability or
+   * hook is asked, and the client cannot unsubscribe from it. Returns the subscribe result as JSON
+   * text and what must run once it is written.
+   */
+  async serverSubscribe(session: Session, channel: string, since?: StreamPosition): Promise<{ result: string; after: () => void }> {
+    if (!session.isOpen) throw new HubError('not_connected', 'the connection has closed');
+    const ns = this.namespace(channel);
+    this.maySubscribe(session, channel);
+    const cmd = { id: 0, method: 'subscribe' as const, channel, ...(since === undefined ? {} : { since }) };
+    return this.join(session, ns, cmd, undefined, true);
+  }
+
+  /** Ends a server-made subscription (a backend's request); false if there was none. */
+  serverUnsubscribe(session: Session, channel: string): boolean {
+    const sub = session.subscriptions.get(channel);
+    if (sub?.server !== true) return false;
+    this.leave(session, sub);
+    return true;
+  }
+
+  /** Registers the subscriber, reads its initial state, and hands back the reply's result. */
+  private async join(
+    session: Session,
+    ns: NamespaceConfig,
+    cmd: CommandOf<'subscribe'>,
+    member: ClientInfo | undefined,
+    server: boolean,
+  ): Promise<{ result: string; after: () => void }> {
+    const channelName = cmd.channel;
     const existing = this.channels.get(channelName);
     if (existing !== undefined && ns.maxSubscribers > 0 && existing.members.size >= ns.maxSubscribers) {
       throw new HubError('limit_exceeded', `${channelName} has its maximum of ${ns.maxSubscribers} subscribers`);
@@ -515,6 +589,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       present: false,
       joinLeave: cmd.joinLeave ?? true,
       ...(member === undefined ? {} : { member }),
+      ...(server ? { server } : {}),
     };
     session.subscriptions.set(channelName, sub);
     const isNew = !this.channels.has(channelName);
@@ -546,7 +621,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         replay === undefined
           ? () => this.delivery.goLive(session, ch, sub, top)
           : () => void this.delivery.replay(session, ch, sub, replay, top).catch((err: unknown) => this.failed(session, err));
-      return { frame: replyFrame(cmd.id, result), after };
+      return { result, after };
     } catch (err) {
       if (sub.present && session.subscriptions.get(channelName) !== sub) {
         this.webhooks.member('member_removed', channelName, member ?? session.info);

@@ -68,6 +68,8 @@ export interface Subscription {
   present: boolean;
   /** How presence shows this subscriber, when the subscribe hook gave it its own `info`. */
   member?: ClientInfo;
+  /** Made by the server (connect answer, token, personal channel, API): the client cannot end it. */
+  server?: boolean;
   joinLeave: boolean;
 }
 
@@ -84,6 +86,8 @@ export class Session implements ConnectionListener {
   headers: Readonly<Record<string, string>> = {};
   /** Authenticated by the connect hook: its expiry is renewed by the refresh hook, not by tokens. */
   proxied = false;
+  /** Channels the server subscribes it to at connect (connect hook answer, token `channels` claim). */
+  serverChannels: readonly string[] = [];
   readonly subscriptions = new Map<string, Subscription>();
   /** Per-namespace publish limiters, made on first use. */
   readonly publishLimits = new Map<string, TokenBucket>();

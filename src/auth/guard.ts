@@ -58,6 +58,7 @@ export class AuthGuard {
     const id = await this.verifier.verify(token);
     session.info = { client: session.info.client, user: id.user, ...(id.info === undefined ? {} : { info: id.info }) };
     session.caps = id.caps;
+    if (id.channels !== undefined) session.serverChannels = id.channels;
     this.scheduleExpiry(session, id.expiresAt);
   }
 
@@ -74,6 +75,7 @@ export class AuthGuard {
     // No capabilities in the answer: none, beyond public namespaces and namespaces whose own hooks decide.
     session.caps = answer.caps === undefined ? Capabilities.none : new Capabilities(answer.caps);
     session.proxied = true;
+    if (answer.channels !== undefined) session.serverChannels = answer.channels;
     this.scheduleExpiry(session, answer.expiresAt);
   }
 

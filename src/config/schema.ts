@@ -396,6 +396,20 @@ export const configSchema = z
     auth: authSchema.prefault({}).describe('Who may connect: JWT verification and anonymous access.'),
     api: apiSchema.prefault({}).describe('The HTTP API for backends.'),
     hooks: hooksSchema.prefault({}).describe("Proxy hooks: the hub asks the application's backend (docs/hooks.md)."),
+    personalChannels: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('Subscribe every connection with a user to its personal channel `<namespace>:<user>` on the server side.'),
+        namespace: z
+          .string()
+          .regex(/^[a-z0-9_-]{1,32}$/)
+          .default('personal')
+          .describe('The namespace of personal channels; it must be configured in `namespaces`.'),
+      })
+      .prefault({})
+      .describe('Personal channels: a backend reaches all of a user\'s connections with `POST /api/publish {user, data}`.'),
     webhooks: webhooksSchema.prefault({}).describe('Signed event webhooks to the application (docs/hooks.md#webhooks).'),
     metrics: z
       .strictObject({ enabled: z.boolean().default(true).describe('Serve Prometheus metrics at GET /metrics.') })

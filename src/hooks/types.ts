@@ -80,6 +80,8 @@ export const connectAnswer = answer(
     info: jsonValue.optional(),
     caps: capsSchema.optional(),
     expiresAt: instant.optional(),
+    /** Channels the hub subscribes the connection to on the server side. */
+    channels: z.array(z.string().max(240)).max(1000).optional(),
   }),
 );
 export const refreshAnswer = answer(

@@ -29,7 +29,15 @@ const jsonData = z.unknown();
 const member = wellFormedString().min(1).max(256);
 
 const commandSchemas = {
-  connect: z.strictObject({ name: wellFormedString().max(64).optional(), token: z.string().min(1).max(8192).optional() }),
+  connect: z.strictObject({
+    name: wellFormedString().max(64).optional(),
+    token: z.string().min(1).max(8192).optional(),
+    /** The last position seen on each server-side subscription, to recover them from. */
+    subs: z
+      .record(channel, position)
+      .refine((r) => Object.keys(r).length <= 1000, 'at most 1000 channels')
+      .optional(),
+  }),
   /** A fresh token for this connection before the current one expires (after an `expiring` push). */
   refresh: z.strictObject({ token: z.string().min(1).max(8192) }),
   subscribe: z.strictObject({
