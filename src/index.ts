@@ -22,3 +22,4 @@ export { type ErrorCode, ErrorCodes, HubError, isHubError } from './protocol/err
 export { FixedWindowCounter, KeyedRateLimiter, TokenBucket } from './ratelimit/index.js';
 export { type Clock, ManualClock, systemClock } from './util/clock.js';
 export { type EmbedOptions, type RunningHub, type StartOptions, startHub } from './server.js';
+export { HubApi, HubApiError, type HubApiOptions } from './hub-api/index.js';
