@@ -18,7 +18,6 @@ import type {
 } from './engine/types.js';
 import { type Logger, Metrics } from './observability/index.js';
 import {
-  boardFrame,
   CloseCodes,
   type Command,
   type CommandOf,
@@ -37,6 +36,7 @@ import type { Connection, HttpRequest, HttpResponse, Transport, TransportHooks, 
 import { type HttpHandler, serveHttp } from './http/endpoints.js';
 import { type Channel, Delivery, joinLeaveTopic } from './hub/delivery.js';
 import { initialState, notAvailable, streamOptions } from './hub/initial-state.js';
+import { coalesceBoardUpdate, leaderboardCommand } from './hub/leaderboards.js';
 import { ServerSubscriptions, serverSubscriptionOp } from './hub/server-subs.js';
 
 export { notAvailable, streamOptions };
@@ -304,7 +304,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   onOpen(conn: Connection, req: UpgradeRequest): Session {
     const session = new Session(conn, randomUUID(), this, this.config.limits, this.clock);
-    session.headers = forwarded(req.headers, this.hooks.forwardedHeaders);
+    session.headers = this.hooks.keptHeaders(req.headers);
     this.sessions.add(session);
     this.metrics.connectionsOpened.inc();
     this.log.info({ client: session.info.client, ip: req.remoteAddress }, 'connection open');
@@ -393,21 +393,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   /** Coalesces board changes: at most one push of the top-N per board per interval. */
   onLeaderboardUpdate(board: string, _update: LeaderboardUpdate): void {
-    const ch = this.channels.get(board);
-    const options = ch?.namespace.leaderboard;
-    if (ch === undefined || options === undefined || ch.boardTimer !== undefined) return;
-    ch.boardTimer = setTimeout(() => {
-      ch.boardTimer = undefined;
-      this.engine.leaderboardTop(board, options.top).then(
-        (entries) => {
-          const json = str(entries);
-          if (json === ch.lastBoard || this.channels.get(board) !== ch) return;
-          ch.lastBoard = json;
-          this.delivery.fanOut(ch, board, boardFrame(board, entries));
-        },
-        (err: unknown) => this.log.error({ err, board }, 'leaderboard update failed'),
-      );
-    }, options.updateIntervalMs);
+    coalesceBoardUpdate(board, this.channels, this.engine, this.delivery, this.log);
   }
 
   // ---- commands ----
@@ -730,33 +716,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     return str(answer.data);
   }
 
-  private async leaderboard(session: Session, cmd: CommandOf<'top' | 'rank' | 'around' | 'incr'>): Promise<string> {
-    const board = this.namespace(cmd.channel).leaderboard;
-    if (board === undefined) throw notAvailable('leaderboards', cmd.channel);
-    if (cmd.method === 'incr') {
-      if (!board.clientIncr) {
-        throw new HubError('forbidden', `clients may not change ${cmd.channel}; use the server API`);
-      }
-      this.auth.authorize(session, cmd.channel, this.namespace(cmd.channel), 'incr');
-      const options = board.maxMembers === undefined ? {} : { maxMembers: board.maxMembers };
-      return str({ score: await this.engine.leaderboardIncr(cmd.channel, cmd.member, cmd.by, options) });
-    }
-    if (!session.subscriptions.has(cmd.channel)) {
-      throw new HubError('not_subscribed', `subscribe to ${cmd.channel} before reading it`);
-    }
-    switch (cmd.method) {
-      case 'top':
-        return str({ entries: await this.engine.leaderboardTop(cmd.channel, cmd.limit ?? board.top, cmd.offset ?? 0) });
-      case 'rank': {
-        const [rank, score] = await Promise.all([
-          this.engine.leaderboardRank(cmd.channel, cmd.member),
-          this.engine.leaderboardScore(cmd.channel, cmd.member),
-        ]);
-        return str({ rank, score });
-      }
-      case 'around':
-        return str({ entries: await this.engine.leaderboardAround(cmd.channel, cmd.member, cmd.n ?? 5) });
-    }
+  private leaderboard(session: Session, cmd: CommandOf<'top' | 'rank' | 'around' | 'incr'>): Promise<string> {
+    const ns = this.namespace(cmd.channel);
+    return leaderboardCommand(this.engine, session, cmd, ns, () => this.auth.authorize(session, cmd.channel, ns, 'incr'));
   }
 
   private addPresence(session: Session, channel: string, ns: NamespaceConfig, member?: ClientInfo): void {
@@ -806,15 +768,4 @@ function definedOf<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: 
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
   return out as { [K in keyof T]?: Exclude<T[K], undefined> };
-}
-
-/** The upgrade headers proxy hooks forward, and no others, so a session holds little. */
-function forwarded(headers: Readonly<Record<string, string>>, names: readonly string[]): Readonly<Record<string, string>> {
-  if (names.length === 0) return {};
-  const out: Record<string, string> = {};
-  for (const name of names) {
-    const value = headers[name];
-    if (value !== undefined) out[name] = value;
-  }
-  return out;
 }

@@ -97,6 +97,11 @@ export class BackendHooks {
     this.forwardedHeaders = [...forwarded];
   }
 
+  /** The upgrade headers some hook forwards, and no others: what a session keeps. */
+  keptHeaders(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+    return this.forwardedHeaders.length === 0 ? {} : pick(headers, this.forwardedHeaders);
+  }
+
   has(name: HookName): boolean {
     return this.hooks.has(name);
   }
