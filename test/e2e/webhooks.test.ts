@@ -3,10 +3,10 @@
 // retries after a 5xx and a timeout, a bounded outbox that drops instead of slowing clients, and
 // channel_occupied / channel_vacated sent once for a cluster of three nodes on a real Redis.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/index.js';
 import { HubTestClient } from '../helpers/hub-client.js';
 import { startTestHub, type TestHub } from '../helpers/hub-server.js';
@@ -18,18 +18,19 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 
 type Verify = (secret: string, headers: Record<string, unknown>, body: string, now?: number) => boolean;
 let verify: Verify;
+const snippetFile = join(root, 'node_modules/.cache', `webhook-verify-${process.pid}.mjs`);
 
 beforeAll(async () => {
   // The snippet as documented, run as a module of its own.
   const doc = readFileSync(join(root, 'docs/hooks.md'), 'utf8');
   const block = /<!-- webhook-verify:begin -->\n```js\n([\s\S]*?)```\n<!-- webhook-verify:end -->/.exec(doc)?.[1];
   if (block === undefined) throw new Error('docs/hooks.md lacks the webhook-verify snippet');
-  const dir = join(root, 'node_modules/.cache');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `webhook-verify-${process.pid}.mjs`);
-  writeFileSync(file, block);
-  ({ verifyHubbubWebhook: verify } = (await import(pathToFileURL(file).href)) as { verifyHubbubWebhook: Verify });
+  mkdirSync(join(root, 'node_modules/.cache'), { recursive: true });
+  writeFileSync(snippetFile, block);
+  ({ verifyHubbubWebhook: verify } = (await import(pathToFileURL(snippetFile).href)) as { verifyHubbubWebhook: Verify });
 });
+
+afterAll(() => rmSync(snippetFile, { force: true }));
 
 interface Event {
   id: string;
