@@ -3,6 +3,8 @@
 // refresh hook renewing a proxied connection, the concurrency limit, and a backend that throws,
 // hangs or answers nonsense.
 
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Hooks, parseConfig, type RunningHub, startHub } from '../../src/index.js';
 import { expectCode, HubTestClient } from '../helpers/hub-client.js';
@@ -140,6 +142,35 @@ describe('embedding hubbub with in-process hooks', () => {
     await c.call('connect');
     await expectCode(c.call('publish', { channel: 'room:x', data: 1 }), 'backend_unavailable');
     expect(await c.call('publish', { channel: 'open:x', data: 1 })).toMatchObject({ offset: 1 });
+  });
+
+  it('logs why a hook answer was refused as malformed, naming the hook and the field', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const config = parseConfig({
+      server: { host: '127.0.0.1', port: 0, transport: 'ws' },
+      namespaces: { room: { clientPublish: true, hooks: { publish: true } } },
+    });
+    const hub = await startHub(config, {
+      hooks: {
+        connect: () => ({ result: { user: 'u', caps: { '*': ['publish'] } } }),
+        publish: () => ({ result: { data: 1, surprise: true } }) as never,
+      },
+      logger: pino({ level: 'warn' }, sink),
+    });
+    running.push(hub);
+    const c = await open(`ws://127.0.0.1:${hub.port}/ws`);
+    await c.call('connect');
+    await expectCode(c.call('publish', { channel: 'room:x', data: 1 }), 'backend_unavailable');
+    expect(lines).toContainEqual(
+      expect.objectContaining({ hook: 'publish', why: 'malformed', msg: 'hook gave no usable answer; the client gets backend_unavailable' }),
+    );
+    expect(String(lines.find((l) => l.hook === 'publish')?.reason)).toContain('surprise');
   });
 
   it('hands a token to the connect hook when the hub has no key to verify it', async () => {
