@@ -37,6 +37,7 @@ import { type HttpHandler, serveHttp } from './http/endpoints.js';
 import { type Channel, Delivery, joinLeaveTopic } from './hub/delivery.js';
 import { initialState, notAvailable, streamOptions } from './hub/initial-state.js';
 import { coalesceBoardUpdate, leaderboardCommand } from './hub/leaderboards.js';
+import { PresenceUpkeep } from './hub/presence-upkeep.js';
 import { ServerSubscriptions, serverSubscriptionOp } from './hub/server-subs.js';
 
 export { notAvailable, streamOptions };
@@ -86,10 +87,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private readonly delivery: Delivery;
   private readonly channels: Map<string, Channel>;
   private readonly perIp = new Map<string, number>();
-  private readonly presenceTimer: NodeJS.Timeout;
+  private readonly presence: PresenceUpkeep;
   private readonly startedAt: number;
   private closing = false;
-  private readonly removals = new Set<Promise<void>>();
 
   constructor(
     private readonly config: Config,
@@ -137,8 +137,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       },
     });
     this.channels = this.delivery.channels;
-    this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, config.limits.presenceTtlMs / 3));
-    this.presenceTimer.unref();
+    this.presence = new PresenceUpkeep(engine, config.limits.presenceTtlMs, this.sessions, log);
     this.startedAt = this.clock.now();
   }
 
@@ -274,12 +273,12 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
    */
   async close(): Promise<void> {
     this.closing = true;
-    clearInterval(this.presenceTimer);
+    this.presence.stop();
     for (const channel of this.channels.values()) clearTimeout(channel.boardTimer);
     const reason = 'server shutting down; reconnect';
     for (const session of [...this.sessions]) session.close(CloseCodes.shutdown, reason);
     await this.transport?.close(CloseCodes.shutdown, reason);
-    await Promise.allSettled([...this.removals]);
+    await this.presence.drained();
     this.hooks.close();
     await this.webhooks.close();
   }
@@ -611,7 +610,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     } catch (err) {
       if (sub.present && session.subscriptions.get(channelName) !== sub) {
         this.webhooks.member('member_removed', channelName, member ?? session.info);
-        this.removePresence(session, sub);
+        this.presence.remove(session, sub);
       }
       if (session.subscriptions.get(channelName) === sub) this.leave(session, sub);
       throw err;
@@ -644,19 +643,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     if (sub.present) this.webhooks.member('member_removed', name, sub.member ?? session.info);
     const wasHere = this.channels.has(name);
     this.delivery.remove(session, name);
-    if (sub.present) this.removePresence(session, sub);
+    if (sub.present) this.presence.remove(session, sub);
     if (wasHere && !this.channels.has(name)) this.webhooks.channelHere(name, false);
-  }
-
-  private removePresence(session: Session, sub: Subscription): void {
-    sub.present = false;
-    const name = sub.channel;
-    const removal = this.engine
-      .removePresence(name, session.info.client, { joinLeave: sub.namespace.joinLeave })
-      .catch((err: unknown) => this.log.error({ err, channel: name }, 'presence removal failed'));
-    // Shutdown waits for these, so other nodes see the leaves now rather than at presence expiry.
-    this.removals.add(removal);
-    void removal.finally(() => this.removals.delete(removal));
   }
 
   private async publish(session: Session, cmd: CommandOf<'publish'>): Promise<string> {
@@ -719,21 +707,6 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private leaderboard(session: Session, cmd: CommandOf<'top' | 'rank' | 'around' | 'incr'>): Promise<string> {
     const ns = this.namespace(cmd.channel);
     return leaderboardCommand(this.engine, session, cmd, ns, () => this.auth.authorize(session, cmd.channel, ns, 'incr'));
-  }
-
-  private addPresence(session: Session, channel: string, ns: NamespaceConfig, member?: ClientInfo): void {
-    this.engine
-      .addPresence(channel, member ?? session.info, { ttlMs: this.config.limits.presenceTtlMs, joinLeave: ns.joinLeave })
-      .catch((err: unknown) => this.log.error({ err, channel }, 'presence update failed'));
-  }
-
-  /** Keeps this node's presence entries alive; members of a node that stops doing this expire. */
-  private refreshPresence(): void {
-    for (const session of this.sessions) {
-      for (const sub of session.subscriptions.values()) {
-        if (sub.present) this.addPresence(session, sub.channel, sub.namespace, sub.member);
-      }
-    }
   }
 
   private namespace(channel: string): NamespaceConfig {
