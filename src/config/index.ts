@@ -2,8 +2,8 @@
 
 import { type Config, configSchema } from './schema.js';
 
-export type { AuthConfig, Capability, Caps, Config, ConfigInput, MemoryEngineConfig, NamespaceConfig } from './schema.js';
-export { capabilityNames, capsSchema, configSchema, memoryEngineSchema, namespaceSchema } from './schema.js';
+export type { AuthConfig, Capability, Caps, Config, ConfigInput, HooksConfig, MemoryEngineConfig, NamespaceConfig, WebhookEventName, WebhooksConfig } from './schema.js';
+export { capabilityNames, capsSchema, configSchema, memoryEngineSchema, namespaceSchema, webhookEventNames } from './schema.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
