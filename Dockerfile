@@ -31,6 +31,9 @@ COPY client/package.json client/
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 COPY --from=build /app/dist dist
 COPY --from=build /app/client/dist client/dist
+# For a durable single node: -e HUBBUB_DATA_DIR=/data -v hubbub-data:/data (the memory engine's
+# append-only file; not with the Redis engine, which keeps its state in Redis).
+RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 8080
 # Node has fetch; the slim image has no curl.

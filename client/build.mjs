@@ -113,6 +113,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const { files, minified, gzipped } = await buildClient();
   process.stdout.write(
     `client: ${files.map((f) => relative(root, f)).join(', ')}\n` +
-      `client: hubbub.min.js ${minified} bytes, ${gzipped} gzipped (budget 4096)\n`,
+      `client: hubbub.min.js ${minified} bytes, ${gzipped} gzipped (budget 4224)\n`,
   );
 }

@@ -71,6 +71,12 @@ async function main(): Promise<number> {
       process.stderr.write(`hubbub: port ${port} ${why}\n`);
       return 2;
     }
+    if (code === 'HUBBUB_DATA') {
+      // A damaged or foreign data file: the message says what to do (e.g. --repair-data).
+      log.fatal({ err }, 'hubbub: cannot use the data file');
+      process.stderr.write(`hubbub: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 2;
+    }
     throw err;
   }
   const signal = await new Promise<string>((resolve) => {

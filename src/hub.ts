@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuthGuard } from './auth/index.js';
 import type { Config, NamespaceConfig } from './config/index.js';
+import { BackendHooks, type Hooks, type WebhookFormat, Webhooks } from './hooks/index.js';
 import type {
   ClientInfo,
   Engine,
@@ -13,16 +14,17 @@ import type {
   LeaderboardUpdate,
   Publication,
   PublishResult,
+  StreamPosition,
 } from './engine/types.js';
 import { type Logger, Metrics } from './observability/index.js';
 import {
-  boardFrame,
   CloseCodes,
   type Command,
   type CommandOf,
   errorFrame,
   HubError,
   joinFrame,
+  jsonDataProblem,
   leaveFrame,
   parseChannel,
   publicationsJson,
@@ -35,7 +37,10 @@ import { type HttpHandler, serveHttp } from './http/endpoints.js';
 import { type Channel, Delivery, joinLeaveTopic } from './hub/delivery.js';
 import { initialState, notAvailable, streamOptions } from './hub/initial-state.js';
 import { type OperatorDoor, Operators } from './hub/operators.js';
+import { coalesceBoardUpdate, leaderboardCommand } from './hub/leaderboards.js';
+import { PresenceUpkeep } from './hub/presence-upkeep.js';
 import type { ProtocolDoor } from './hub/protocols.js';
+import { ServerSubscriptions, serverSubscriptionOp } from './hub/server-subs.js';
 
 export { notAvailable, type OperatorDoor, type ProtocolDoor, streamOptions };
 import { type Clock, systemClock } from './util/clock.js';
@@ -64,6 +69,10 @@ export interface HubOptions {
   clock?: Clock;
   /** Also export process metrics (CPU, memory, event loop lag): once per process, so the CLI only. */
   processMetrics?: boolean;
+  /** In-process proxy hooks (embedding); a hook given here must not also have a URL. */
+  hooks?: Hooks;
+  /** The webhooks' wire format; default hubbub's own (signed JSON batches). */
+  webhookFormat?: WebhookFormat;
 }
 
 export class Hub implements EngineHandler, CommandHandler, TransportHooks {
@@ -73,16 +82,18 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   /** A second wire protocol on its own endpoint (protocols/pusher). */
   private protocol: ProtocolDoor | undefined;
   private readonly auth: AuthGuard;
+  private readonly hooks: BackendHooks;
+  private readonly webhooks: Webhooks;
+  private readonly serverSubs: ServerSubscriptions;
   private readonly origins: RegExp[];
   private readonly clock: Clock;
   private readonly sessions = new Set<Session>();
   private readonly delivery: Delivery;
   private readonly channels: Map<string, Channel>;
   private readonly perIp = new Map<string, number>();
-  private readonly presenceTimer: NodeJS.Timeout;
+  private readonly presence: PresenceUpkeep;
   private readonly startedAt: number;
   private closing = false;
-  private readonly removals = new Set<Promise<void>>();
   private readonly interestListeners: ((channel: string, active: boolean) => void)[] = [];
   /** The operator console's connections and internal channels (hub/operators.ts). */
   readonly operators = new Operators();
@@ -95,11 +106,33 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   ) {
     this.clock = options.clock ?? systemClock;
     this.metrics = new Metrics(this, options.processMetrics ?? false);
-    this.auth = new AuthGuard(config.auth, this.metrics, this.clock);
+    this.hooks = new BackendHooks(config.hooks, options.hooks, this.metrics, log);
+    this.webhooks = new Webhooks(config.webhooks, engine, this.metrics, log, options.webhookFormat);
+    for (const [name, ns] of Object.entries(config.namespaces)) {
+      for (const hook of ['subscribe', 'publish'] as const) {
+        if (ns.hooks[hook] && !this.hooks.has(hook)) {
+          throw new Error(`namespaces.${name}.hooks.${hook} is on, but no ${hook} hook is configured (hooks.${hook}.url or an in-process hook)`);
+        }
+      }
+    }
+    const personal = config.personalChannels;
+    if (personal.enabled && config.namespaces[personal.namespace] === undefined) {
+      throw new Error(`personalChannels.namespace: namespace ${str(personal.namespace)} is not configured in namespaces`);
+    }
+    this.serverSubs = new ServerSubscriptions(
+      {
+        serverSubscribe: (session, channel, since) => this.serverSubscribe(session, channel, since),
+        serverUnsubscribe: (session, channel) => this.serverUnsubscribe(session, channel),
+        localSessions: () => this.sessions,
+      },
+      personal,
+      log,
+    );
+    this.auth = new AuthGuard(config.auth, this.metrics, this.clock, this.hooks, (session) => this.dropRevoked(session));
     // In an origin, `*` stands for part of a host name: it never spans a `/`.
     this.origins = config.server.allowedOrigins.map((o) => globToRegExp(o, '[^/]*', 'i'));
     if (!this.auth.enabled) {
-      log.warn('auth is off (no auth key configured): every connection may do all that namespaces allow clients');
+      log.warn('auth is off (no auth key nor connect hook configured): every connection may do all that namespaces allow clients');
     }
     this.delivery = new Delivery(engine, this.metrics, log, {
       maxPendingBytes: config.server.maxBackpressureBytes,
@@ -114,8 +147,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       },
     });
     this.channels = this.delivery.channels;
-    this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, config.limits.presenceTtlMs / 3));
-    this.presenceTimer.unref();
+    this.presence = new PresenceUpkeep(engine, config.limits.presenceTtlMs, this.sessions, log);
     this.startedAt = this.clock.now();
   }
 
@@ -166,8 +198,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const ns = this.namespace(channel);
     const options = { ...streamOptions(ns), ...definedOf({ idempotencyKey: scopedKey('api', idempotencyKey) }) };
     const end = this.metrics.publishLatency.startTimer({ source: 'api' });
-    const result = await this.engine.publish(channel, str(data), options);
+    const json = str(data);
+    const result = await this.engine.publish(channel, json, options);
     end();
+    if (!result.duplicate) this.publicationEvent(channel, result, json, undefined);
     return result;
   }
 
@@ -182,6 +216,24 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       history: { size: 100, ttlMs: 60_000 },
     });
     return closed;
+  }
+
+  /**
+   * A backend subscribes (or unsubscribes) every connection of `user`, or one `client`, on the
+   * server side: on every node, through the control channel.
+   */
+  async requestServerSubscription(op: 'subscribe' | 'unsubscribe', channel: string, target: { user: string } | { client: string }): Promise<void> {
+    this.namespace(channel);
+    await this.engine.publish(CONTROL_CHANNEL, str({ op, channel, ...target }), { history: { size: 100, ttlMs: 60_000 } });
+  }
+
+  /** The personal channel of `user`; `not_available` when personal channels are off. */
+  personalChannel(user: string): string {
+    const channel = this.serverSubs.personalChannel(user);
+    if (channel === undefined) {
+      throw new HubError('not_available', 'personal channels are off on this hub (personalChannels.enabled); name a channel');
+    }
+    return channel;
   }
 
   /** This node's channels with their local subscriber counts, by name. */
@@ -230,10 +282,15 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     } catch {
       return;
     }
-    const m = msg as { op?: unknown; user?: unknown; reconnect?: unknown; reason?: unknown };
+    if (typeof msg !== 'object' || msg === null) return;
+    const m = msg as Record<string, unknown>;
     if (m.op === 'disconnect' && typeof m.user === 'string') {
       this.closeUser(m.user, m.reconnect === true, typeof m.reason === 'string' ? m.reason : 'disconnected');
-    } else this.operators.control(msg);
+      return;
+    }
+    const op = serverSubscriptionOp(m);
+    if (op !== undefined) this.serverSubs.apply(op);
+    else this.operators.control(msg);
   }
 
   get connectionCount(): number {
@@ -247,12 +304,14 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
    */
   async close(): Promise<void> {
     this.closing = true;
-    clearInterval(this.presenceTimer);
+    this.presence.stop();
     for (const channel of this.channels.values()) clearTimeout(channel.boardTimer);
     const reason = 'server shutting down; reconnect';
     for (const session of [...this.sessions]) session.close(CloseCodes.shutdown, reason);
     await this.transport?.close(CloseCodes.shutdown, reason);
-    await Promise.allSettled([...this.removals]);
+    await this.presence.drained();
+    this.hooks.close();
+    await this.webhooks.close();
   }
 
   // ---- transport hooks ----
@@ -277,6 +336,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const door = this.protocol?.claims(req.url) === true ? this.protocol : undefined;
     const session =
       door?.open(conn, req, this, this.clock) ?? new Session(conn, randomUUID(), this, this.config.limits, this.clock);
+    session.headers = this.hooks.keptHeaders(req.headers);
     this.sessions.add(session);
     this.metrics.connectionsOpened.inc();
     this.log.info({ client: session.info.client, ip: req.remoteAddress }, 'connection open');
@@ -296,6 +356,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   closed(session: Session, code: number, reason: string): void {
     this.sessions.delete(session);
+    if (session.connected) {
+      const { client, user } = session.info;
+      this.webhooks.emit({ event: 'connection_closed', client, user, code, reason });
+    }
     this.metrics.disconnects.inc({ code: String(code) });
     this.log.info(
       { client: session.info.client, user: session.info.user, code, reason, ms: this.clock.now() - session.openedAt },
@@ -353,7 +417,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
    */
   private dropRevoked(session: Session): void {
     for (const sub of [...session.subscriptions.values()]) {
-      if (this.auth.allows(session, sub.channel, sub.namespace, 'subscribe')) continue;
+      // Where the subscribe hook decides, capabilities never did.
+      if (sub.server === true || sub.namespace.hooks.subscribe || this.auth.allows(session, sub.channel, sub.namespace, 'subscribe')) continue;
       this.leave(session, sub);
       session.send(resubscribeFrame(sub.channel, 'the refreshed token no longer allows this subscription'));
     }
@@ -361,21 +426,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
 
   /** Coalesces board changes: at most one push of the top-N per board per interval. */
   onLeaderboardUpdate(board: string, _update: LeaderboardUpdate): void {
-    const ch = this.channels.get(board);
-    const options = ch?.namespace.leaderboard;
-    if (ch === undefined || options === undefined || ch.boardTimer !== undefined) return;
-    ch.boardTimer = setTimeout(() => {
-      ch.boardTimer = undefined;
-      this.engine.leaderboardTop(board, options.top).then(
-        (entries) => {
-          const json = str(entries);
-          if (json === ch.lastBoard || this.channels.get(board) !== ch) return;
-          ch.lastBoard = json;
-          this.delivery.fanOut(ch, board, boardFrame(board, entries));
-        },
-        (err: unknown) => this.log.error({ err, board }, 'leaderboard update failed'),
-      );
-    }, options.updateIntervalMs);
+    coalesceBoardUpdate(board, this.channels, this.engine, this.delivery, this.log);
   }
 
   // ---- commands ----
@@ -420,8 +471,10 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   private async run(session: Session, cmd: Command): Promise<Reply> {
     if (cmd.method === 'connect') {
       if (session.connected) throw new HubError('already_connected', 'this connection is already connected');
-      if (!this.operators.admit(session, cmd.token)) await this.auth.authenticate(session, cmd.token);
+      if (!this.operators.admit(session, cmd.token)) await this.auth.authenticate(session, cmd.token, cmd.name);
       session.connected = true;
+      const { client, user } = session.info;
+      this.webhooks.emit({ event: 'connection_opened', client, user, remoteAddress: session.conn.remoteAddress });
       const result = {
         client: session.info.client,
         user: session.info.user,
@@ -430,7 +483,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         maxPayloadBytes: this.config.server.maxPayloadBytes,
         ...(session.expiresAt === undefined ? {} : { expiresAt: session.expiresAt }),
       };
-      return { frame: replyFrame(cmd.id, str(result)) };
+      const subs = await this.serverSubs.atConnect(session, cmd.subs);
+      return { frame: replyFrame(cmd.id, `${str(result).slice(0, -1)}${subs.json}}`), after: subs.after };
     }
     if (!session.connected) {
       throw new HubError('not_connected', 'send a connect command first');
@@ -448,15 +502,22 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       case 'unsubscribe': {
         const sub = session.subscriptions.get(cmd.channel);
         if (sub === undefined) throw new HubError('not_subscribed', `not subscribed to ${cmd.channel}`);
+        if (sub.server === true) throw new HubError('forbidden', `${cmd.channel} is a server-side subscription; only the server ends it`);
         this.leave(session, sub);
         return { frame: replyFrame(cmd.id, '{}') };
       }
       case 'publish':
         return { frame: replyFrame(cmd.id, await this.publish(session, cmd)) };
+      case 'rpc': {
+        const { client, user } = session.info;
+        const request = { client, user, method: cmd.method_name, data: (cmd.data ?? null) as JsonValue };
+        const result = await this.hooks.call('rpc', request, session.headers);
+        return { frame: replyFrame(cmd.id, `{"data":${str(result.data ?? null)}}`) };
+      }
       case 'history': {
         const ns = this.namespace(cmd.channel);
         if (ns.history.size === 0) throw notAvailable('history', cmd.channel);
-        this.auth.authorize(session, cmd.channel, ns, 'history');
+        this.mayRead(session, cmd.channel, ns, 'history');
         const options = { ...streamOptions(ns), ...definedOf({ since: cmd.since, limit: cmd.limit, reverse: cmd.reverse }) };
         const { publications, top } = await this.engine.history(cmd.channel, options);
         const json = `{"publications":${publicationsJson(publications)},"offset":${top.offset},"epoch":${str(top.epoch)}}`;
@@ -465,14 +526,14 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       case 'presence': {
         const ns = this.namespace(cmd.channel);
         if (!ns.presence) throw notAvailable('presence', cmd.channel);
-        this.auth.authorize(session, cmd.channel, ns, 'presence');
+        this.mayRead(session, cmd.channel, ns, 'presence');
         const members = await this.engine.presence(cmd.channel);
         return { frame: replyFrame(cmd.id, str({ members })) };
       }
       case 'presence_stats': {
         const ns = this.namespace(cmd.channel);
         if (!ns.presence) throw notAvailable('presence', cmd.channel);
-        this.auth.authorize(session, cmd.channel, ns, 'presence');
+        this.mayRead(session, cmd.channel, ns, 'presence');
         return { frame: replyFrame(cmd.id, str(await this.engine.presenceStats(cmd.channel))) };
       }
       case 'top':
@@ -487,15 +548,56 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     const channelName = cmd.channel;
     // A batch may still be running when its connection closed: nothing may register a dead session.
     if (!session.isOpen) throw new HubError('not_connected', 'the connection has closed');
+    // The operator console's internal channels: admitted by the console ticket, never by caps or hooks.
     const internal = this.operators.channel(session, channelName);
     const ns = internal ?? this.namespace(channelName);
-    if (internal === undefined) this.auth.authorize(session, channelName, ns, 'subscribe');
-    if (session.subscriptions.has(channelName)) {
-      throw new HubError('already_subscribed', `already subscribed to ${channelName}`);
+    const hooked = internal === undefined && ns.hooks.subscribe;
+    if (internal === undefined && !hooked) this.auth.authorize(session, channelName, ns, 'subscribe');
+    this.maySubscribe(session, channelName);
+    let member: ClientInfo | undefined;
+    if (hooked) {
+      const { client, user, info } = session.info;
+      const request = { client, user, channel: channelName, ...(info === undefined ? {} : { info }) };
+      const answer = await this.hooks.call('subscribe', request, session.headers);
+      // The world moved while the backend thought: check again.
+      if (!session.isOpen) throw new HubError('not_connected', 'the connection has closed');
+      this.maySubscribe(session, channelName);
+      if (answer.info !== undefined) member = { client, user, info: answer.info as JsonValue };
     }
-    if (session.subscriptions.size >= this.config.limits.maxChannels) {
-      throw new HubError('limit_exceeded', `a connection may subscribe to at most ${this.config.limits.maxChannels} channels`);
-    }
+    const { result, after } = await this.join(session, ns, cmd, member, false);
+    return { frame: replyFrame(cmd.id, result), after };
+  }
+
+  /**
+   * A subscription the server makes (at connect, or on a backend's request): no capability or
+   * hook is asked, and the client cannot unsubscribe from it. Returns the subscribe result as JSON
+   * text and what must run once it is written.
+   */
+  async serverSubscribe(session: Session, channel: string, since?: StreamPosition): Promise<{ result: string; after: () => void }> {
+    if (!session.isOpen) throw new HubError('not_connected', 'the connection has closed');
+    const ns = this.namespace(channel);
+    this.maySubscribe(session, channel);
+    const cmd = { id: 0, method: 'subscribe' as const, channel, ...(since === undefined ? {} : { since }) };
+    return this.join(session, ns, cmd, undefined, true);
+  }
+
+  /** Ends a server-made subscription (a backend's request); false if there was none. */
+  serverUnsubscribe(session: Session, channel: string): boolean {
+    const sub = session.subscriptions.get(channel);
+    if (sub?.server !== true) return false;
+    this.leave(session, sub);
+    return true;
+  }
+
+  /** Registers the subscriber, reads its initial state, and hands back the reply's result. */
+  private async join(
+    session: Session,
+    ns: NamespaceConfig,
+    cmd: CommandOf<'subscribe'>,
+    member: ClientInfo | undefined,
+    server: boolean,
+  ): Promise<{ result: string; after: () => void }> {
+    const channelName = cmd.channel;
     const existing = this.channels.get(channelName);
     if (existing !== undefined && ns.maxSubscribers > 0 && existing.members.size >= ns.maxSubscribers) {
       throw new HubError('limit_exceeded', `${channelName} has its maximum of ${ns.maxSubscribers} subscribers`);
@@ -508,9 +610,13 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       floor: undefined,
       present: false,
       joinLeave: cmd.joinLeave ?? true,
+      ...(member === undefined ? {} : { member }),
+      ...(server ? { server } : {}),
     };
     session.subscriptions.set(channelName, sub);
+    const isNew = !this.channels.has(channelName);
     const ch = this.delivery.add(session, channelName, ns);
+    if (isNew) this.webhooks.channelHere(channelName, true);
     const stillSubscribed = () => {
       if (session.subscriptions.get(channelName) !== sub) {
         throw new HubError('not_subscribed', `unsubscribed from ${channelName} while subscribing`);
@@ -525,23 +631,42 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       if (ns.joinLeave && sub.joinLeave) session.conn.subscribe(joinLeaveTopic(channelName));
       // Present before the reply, so a presence read right after `subscribed` includes itself.
       if (ns.presence) {
-        await this.engine.addPresence(channelName, session.info, {
+        await this.engine.addPresence(channelName, member ?? session.info, {
           ttlMs: this.config.limits.presenceTtlMs,
           joinLeave: ns.joinLeave,
         });
         sub.present = true;
+        this.webhooks.member('member_added', channelName, member ?? session.info);
         stillSubscribed();
       }
       const after =
         replay === undefined
           ? () => this.delivery.goLive(session, ch, sub, top)
           : () => void this.delivery.replay(session, ch, sub, replay, top).catch((err: unknown) => this.failed(session, err));
-      return { frame: replyFrame(cmd.id, result), after };
+      return { result, after };
     } catch (err) {
-      if (sub.present && session.subscriptions.get(channelName) !== sub) this.removePresence(session, sub);
+      if (sub.present && session.subscriptions.get(channelName) !== sub) {
+        this.webhooks.member('member_removed', channelName, member ?? session.info);
+        this.presence.remove(session, sub);
+      }
       if (session.subscriptions.get(channelName) === sub) this.leave(session, sub);
       throw err;
     }
+  }
+
+  private maySubscribe(session: Session, channel: string): void {
+    if (session.subscriptions.has(channel)) {
+      throw new HubError('already_subscribed', `already subscribed to ${channel}`);
+    }
+    if (session.subscriptions.size >= this.config.limits.maxChannels) {
+      throw new HubError('limit_exceeded', `a connection may subscribe to at most ${this.config.limits.maxChannels} channels`);
+    }
+  }
+
+  /** Where the subscribe hook admits subscribers, being subscribed is what lets a client read. */
+  private mayRead(session: Session, channel: string, ns: NamespaceConfig, cap: 'history' | 'presence'): void {
+    if (ns.hooks.subscribe && session.subscriptions.has(channel)) return;
+    this.auth.authorize(session, channel, ns, cap);
   }
 
   private leave(session: Session, sub: Subscription): void {
@@ -551,19 +676,12 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       session.conn.unsubscribe(name);
       session.conn.unsubscribe(joinLeaveTopic(name));
     }
+    // Member removed before the channel is vacated, as they happen.
+    if (sub.present) this.webhooks.member('member_removed', name, sub.member ?? session.info);
+    const wasHere = this.channels.has(name);
     this.delivery.remove(session, name);
-    if (sub.present) this.removePresence(session, sub);
-  }
-
-  private removePresence(session: Session, sub: Subscription): void {
-    sub.present = false;
-    const name = sub.channel;
-    const removal = this.engine
-      .removePresence(name, session.info.client, { joinLeave: sub.namespace.joinLeave })
-      .catch((err: unknown) => this.log.error({ err, channel: name }, 'presence removal failed'));
-    // Shutdown waits for these, so other nodes see the leaves now rather than at presence expiry.
-    this.removals.add(removal);
-    void removal.finally(() => this.removals.delete(removal));
+    if (sub.present) this.presence.remove(session, sub);
+    if (wasHere && !this.channels.has(name)) this.webhooks.channelHere(name, false);
   }
 
   private async publish(session: Session, cmd: CommandOf<'publish'>): Promise<string> {
@@ -571,7 +689,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     if (!ns.clientPublish) {
       throw new HubError('forbidden', `clients may not publish to ${cmd.channel}; publish through the server API`);
     }
-    this.auth.authorize(session, cmd.channel, ns, 'publish');
+    if (!ns.hooks.publish) this.auth.authorize(session, cmd.channel, ns, 'publish');
     const { namespace } = parseChannel(cmd.channel);
     if (!session.publishAllowed(namespace, ns.publishRate)) {
       this.metrics.rateLimited.inc({ scope: 'publish' });
@@ -589,56 +707,43 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
         });
       }
     }
+    let data = str(cmd.data);
+    if (ns.hooks.publish) data = await this.askPublish(session, cmd);
     const idempotencyKey = scopedKey(who, cmd.idempotencyKey);
     const options = { ...streamOptions(ns), from: session.info, ...definedOf({ idempotencyKey }) };
     const end = this.metrics.publishLatency.startTimer({ source: 'client' });
-    const r = await this.engine.publish(cmd.channel, str(cmd.data), options);
+    const r = await this.engine.publish(cmd.channel, data, options);
     end();
+    if (!r.duplicate) this.publicationEvent(cmd.channel, r, data, session.info);
     return `{"offset":${r.offset},"epoch":${str(r.epoch)}}`;
   }
 
-  private async leaderboard(session: Session, cmd: CommandOf<'top' | 'rank' | 'around' | 'incr'>): Promise<string> {
-    const board = this.namespace(cmd.channel).leaderboard;
-    if (board === undefined) throw notAvailable('leaderboards', cmd.channel);
-    if (cmd.method === 'incr') {
-      if (!board.clientIncr) {
-        throw new HubError('forbidden', `clients may not change ${cmd.channel}; use the server API`);
-      }
-      this.auth.authorize(session, cmd.channel, this.namespace(cmd.channel), 'incr');
-      const options = board.maxMembers === undefined ? {} : { maxMembers: board.maxMembers };
-      return str({ score: await this.engine.leaderboardIncr(cmd.channel, cmd.member, cmd.by, options) });
-    }
-    if (!session.subscriptions.has(cmd.channel)) {
-      throw new HubError('not_subscribed', `subscribe to ${cmd.channel} before reading it`);
-    }
-    switch (cmd.method) {
-      case 'top':
-        return str({ entries: await this.engine.leaderboardTop(cmd.channel, cmd.limit ?? board.top, cmd.offset ?? 0) });
-      case 'rank': {
-        const [rank, score] = await Promise.all([
-          this.engine.leaderboardRank(cmd.channel, cmd.member),
-          this.engine.leaderboardScore(cmd.channel, cmd.member),
-        ]);
-        return str({ rank, score });
-      }
-      case 'around':
-        return str({ entries: await this.engine.leaderboardAround(cmd.channel, cmd.member, cmd.n ?? 5) });
-    }
+  private publicationEvent(channel: string, at: PublishResult, data: string, from: ClientInfo | undefined): void {
+    if (!this.webhooks.wants('publication')) return;
+    const { offset, epoch } = at;
+    this.webhooks.emit({ event: 'publication', channel, offset, epoch, data, ...(from === undefined ? {} : { from }) });
   }
 
-  private addPresence(session: Session, channel: string, ns: NamespaceConfig): void {
-    this.engine
-      .addPresence(channel, session.info, { ttlMs: this.config.limits.presenceTtlMs, joinLeave: ns.joinLeave })
-      .catch((err: unknown) => this.log.error({ err, channel }, 'presence update failed'));
+  /**
+   * The publish hook sees the publication before anything is stored: a refusal throws (so nothing
+   * is stored or delivered), and an answer with `data` replaces it. Returns the JSON to publish.
+   */
+  private async askPublish(session: Session, cmd: CommandOf<'publish'>): Promise<string> {
+    const { client, user } = session.info;
+    const request = { client, user, channel: cmd.channel, data: cmd.data as JsonValue };
+    const answer = await this.hooks.call('publish', request, session.headers);
+    if (answer.data === undefined) return str(cmd.data);
+    const problem = jsonDataProblem(answer.data, this.config.limits.maxDepth);
+    if (problem !== undefined) {
+      this.log.warn({ hook: 'publish', channel: cmd.channel, problem }, 'the publish hook replaced data with data that cannot be published');
+      throw new HubError('backend_unavailable', "the application's backend answered data that cannot be published; retry later");
+    }
+    return str(answer.data);
   }
 
-  /** Keeps this node's presence entries alive; members of a node that stops doing this expire. */
-  private refreshPresence(): void {
-    for (const session of this.sessions) {
-      for (const sub of session.subscriptions.values()) {
-        if (sub.present) this.addPresence(session, sub.channel, sub.namespace);
-      }
-    }
+  private leaderboard(session: Session, cmd: CommandOf<'top' | 'rank' | 'around' | 'incr'>): Promise<string> {
+    const ns = this.namespace(cmd.channel);
+    return leaderboardCommand(this.engine, session, cmd, ns, () => this.auth.authorize(session, cmd.channel, ns, 'incr'));
   }
 
   private namespace(channel: string): NamespaceConfig {

@@ -8,8 +8,9 @@ import { OperatorConsole } from './console/index.js';
 import { DemoChannels, DemoFeed, withDemo } from './demo/index.js';
 import { createEngine } from './engine/index.js';
 import type { Engine } from './engine/types.js';
+import type { Hooks } from './hooks/index.js';
 import { Hub, streamOptions } from './hub.js';
-import type { Logger } from './observability/index.js';
+import { createLogger, type Logger } from './observability/index.js';
 import { CloseCodes } from './protocol/index.js';
 import { PusherClose, PusherHttpApi, PusherProtocol, withPusher } from './protocols/pusher/index.js';
 import { createTransport } from './transport/index.js';
@@ -33,12 +34,34 @@ export interface StartOptions {
   processMetrics?: boolean;
   /** An engine built by the caller instead of the one the configuration names. */
   engine?: Engine;
+  /** In-process proxy hooks: functions of the same shape as the HTTP hooks (docs/hooks.md). */
+  hooks?: Hooks;
 }
 
-export async function startHub(configured: Config, log: Logger, options: StartOptions = {}): Promise<RunningHub> {
+/** How an application embedding hubbub starts it: `startHub(config, { hooks, logger })`. */
+export interface EmbedOptions extends StartOptions {
+  /** Where hubbub logs; default: a pino logger at `config.logLevel` on stdout. */
+  logger?: Logger;
+}
+
+function isLogger(x: Logger | EmbedOptions): x is Logger {
+  return typeof (x as Partial<Logger>).info === 'function' && typeof (x as Partial<Logger>).child === 'function';
+}
+
+/**
+ * Starts a node. Two forms: `startHub(config, { hooks, logger })` for applications embedding it,
+ * and `startHub(config, logger, options)` as the CLI and the tests call it.
+ */
+export async function startHub(config: Config, options?: EmbedOptions): Promise<RunningHub>;
+export async function startHub(config: Config, log: Logger, options?: StartOptions): Promise<RunningHub>;
+export async function startHub(configured: Config, second: Logger | EmbedOptions = {}, third: StartOptions = {}): Promise<RunningHub> {
   const config = withPusher(withDemo(configured));
+  const [log, options] = isLogger(second) ? [second, third] : [second.logger ?? createLogger(config.logLevel), second];
   const engine = options.engine ?? createEngine(config.engine, undefined, log);
-  const hub = new Hub(config, engine, log, { processMetrics: options.processMetrics ?? false });
+  const hub = new Hub(config, engine, log, {
+    processMetrics: options.processMetrics ?? false,
+    ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
+  });
   await engine.start(hub);
   await hub.start();
   const api = new HttpApi(config, hub, engine, log);

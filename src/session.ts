@@ -66,6 +66,10 @@ export interface Subscription {
   floor: StreamPosition | undefined;
   /** Its presence entry was added (and so must be removed). */
   present: boolean;
+  /** How presence shows this subscriber, when the subscribe hook gave it its own `info`. */
+  member?: ClientInfo;
+  /** Made by the server (connect answer, token, personal channel, API): the client cannot end it. */
+  server?: boolean;
   joinLeave: boolean;
 }
 
@@ -78,6 +82,12 @@ export class Session implements ConnectionListener {
   expiresAt: number | undefined;
   readonly authTimers: NodeJS.Timeout[] = [];
   readonly openedAt: number;
+  /** The upgrade request's headers that proxy hooks forward (Cookie, Authorization, ...). */
+  headers: Readonly<Record<string, string>> = {};
+  /** Authenticated by the connect hook: its expiry is renewed by the refresh hook, not by tokens. */
+  proxied = false;
+  /** Channels the server subscribes it to at connect (connect hook answer, token `channels` claim). */
+  serverChannels: readonly string[] = [];
   readonly subscriptions = new Map<string, Subscription>();
   /** Per-namespace publish limiters, made on first use (most connections never publish). */
   private publishLimits: Map<string, TokenBucket> | undefined;

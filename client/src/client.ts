@@ -14,6 +14,7 @@ import type {
   DisconnectInfo,
   HubClientOptions,
   LeaderboardOptions,
+  Message,
   StreamPosition,
   SubscribeOptions,
   WebSocketConstructor,
@@ -108,6 +109,8 @@ export class HubClient extends Emitter<ClientEvents> {
   _rx = 0;
   /** @internal The server's `disconnect` push, read when the socket closes. */
   _dc: Frame | undefined;
+  /** @internal The last position on each server-side subscription, sent at connect to recover from. */
+  _pos: Record<string, StreamPosition> = {};
   /** @internal The token last sent (connect or refresh). */
   _token: string | undefined;
   /** @internal A fresh token was already tried at once after an expiry. */
@@ -150,6 +153,11 @@ export class HubClient extends Emitter<ClientEvents> {
   /** Publishes without subscribing; resolves with the publication's position on the server's ack. */
   publish(channel: string, data: unknown, options: { idempotencyKey?: string } = {}): Promise<StreamPosition> {
     return this._ask('publish', { channel, data, ...options });
+  }
+
+  /** Calls the application's backend through the hub (its rpc hook); resolves with the answer's data. */
+  rpc<R = unknown>(method: string, data?: unknown): Promise<R> {
+    return this._ask<{ data: R }>('rpc', { method_name: method, data }).then((r) => r.data);
   }
 
   /** Closes for good: pending commands fail with `closed`; resolves once the socket is closed. */
@@ -278,7 +286,13 @@ export class HubClient extends Emitter<ClientEvents> {
     }, ms);
     ws.onerror = () => {};
     ws.onopen = () =>
-      this._call('connect', { token, name: this._o.name }, (err, result) => this._connected(err, result as ConnectInfo), true, ws);
+      this._call(
+        'connect',
+        { token, name: this._o.name, subs: this._pos },
+        (err, result) => this._connected(err, result as ConnectInfo),
+        true,
+        ws,
+      );
     ws.onmessage = (e) => this._receive(e.data);
     ws.onclose = (e) => this._lost(e.code, e.reason);
   }
@@ -341,6 +355,10 @@ export class HubClient extends Emitter<ClientEvents> {
     this._fresh = false;
     this._told = undefined;
     this.info = info;
+    for (const [channel, r] of Object.entries(info.subs ?? {})) {
+      this._pos[channel] = { offset: r.offset, epoch: r.epoch };
+      for (const m of r.publications ?? []) this._emit('publication', { ...m, channel, epoch: r.epoch });
+    }
     this._set('connected');
     this._beat();
     // Subscriptions first, so commands queued while offline run against live subscriptions.
@@ -369,7 +387,16 @@ export class HubClient extends Emitter<ClientEvents> {
       } else if (f.push === 'expiring') {
         void this._refresh();
       } else {
-        this._subs.get(f.channel ?? '')?._push(f);
+        const ch = f.channel ?? '';
+        const s = this._subs.get(ch);
+        const p = this._pos[ch];
+        const at = f as StreamPosition;
+        if (s) s._push(f);
+        else if (f.push === 'subscribed' || (f.push === 'pub' && (!p || p.epoch !== at.epoch || at.offset > p.offset))) {
+          // Server-side: pushes after a position, or repeats of what was delivered (dropped).
+          this._pos[ch] = { offset: at.offset, epoch: at.epoch };
+          if (f.push === 'pub') this._emit('publication', f as unknown as Message);
+        } else if (f.push === 'unsubscribed') delete this._pos[ch];
       }
     }
   }

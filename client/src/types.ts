@@ -70,6 +70,8 @@ export interface ConnectInfo {
   /** The largest frame the hub takes (older hubs do not say). */
   maxPayloadBytes?: number;
   expiresAt?: number;
+  /** @internal The server-side subscriptions' subscribe results, by channel. */
+  subs?: Record<string, StreamPosition & { publications?: Message[] }>;
 }
 
 export interface DisconnectInfo {
@@ -128,6 +130,8 @@ export interface PresenceStats {
 
 export interface ClientEvents {
   state: ClientState;
+  /** A publication on a server-side subscription (one the server made: personal channel, connect answer, token, API). */
+  publication: Message;
   connected: ConnectInfo;
   disconnected: DisconnectInfo;
   error: HubError;

@@ -66,11 +66,21 @@ export function apiRoutes({ config, hub, engine, log }: ApiDeps): ReadonlyMap<st
   return new Map<string, Route>([
     [
       '/api/publish',
-      post(schemas.publishBody(config.limits.maxDepth), async ({ channel, data, idempotencyKey }) => {
-        const { offset, epoch } = await hub.serverPublish(channel, data, idempotencyKey);
-        return json({ offset, epoch });
+      post(schemas.publishBody(config.limits.maxDepth), async ({ channel, user, data, idempotencyKey }) => {
+        const target = channel ?? hub.personalChannel(user as string);
+        const { offset, epoch } = await hub.serverPublish(target, data, idempotencyKey);
+        return json(user === undefined ? { offset, epoch } : { channel: target, offset, epoch });
       }),
     ],
+    ...(['subscribe', 'unsubscribe'] as const).map(
+      (op): [string, Route] => [
+        `/api/${op}`,
+        post(schemas.serverSubscriptionBody, async ({ channel, user, client }) => {
+          await hub.requestServerSubscription(op, channel, user !== undefined ? { user } : { client: client as string });
+          return json({});
+        }),
+      ],
+    ),
     [
       '/api/broadcast',
       post(schemas.broadcastBody(config.api.maxBroadcastChannels, config.limits.maxDepth), async ({ channels, data, idempotencyKey }) => {

@@ -31,8 +31,19 @@ const wholeNumber = (min: number, max: number) =>
 
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
+/** A user as tokens and the connect hook name it. */
+const user = wellFormedString().min(1).max(256);
+
+/** `channel`, or `user` for that user's personal channel: exactly one. */
 export const publishBody = (maxDepth: number) =>
-  z.strictObject({ channel, data: data(maxDepth), idempotencyKey: idempotencyKey.optional() });
+  z
+    .strictObject({ channel: channel.optional(), user: user.optional(), data: data(maxDepth), idempotencyKey: idempotencyKey.optional() })
+    .refine((b) => (b.channel === undefined) !== (b.user === undefined), { message: 'give either channel or user', path: ['channel'] });
+
+/** Server-side subscription of every connection of `user`, or of one `client`: exactly one. */
+export const serverSubscriptionBody = z
+  .strictObject({ channel, user: user.optional(), client: wellFormedString().min(1).max(64).optional() })
+  .refine((b) => (b.user === undefined) !== (b.client === undefined), { message: 'give either user or client', path: ['user'] });
 
 export const broadcastBody = (maxChannels: number, maxDepth: number) =>
   z.strictObject({

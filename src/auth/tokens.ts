@@ -24,6 +24,8 @@ export interface Identity {
   user: string;
   caps: Capabilities;
   info?: JsonValue;
+  /** Channels to subscribe the connection to on the server side (the `channels` claim). */
+  channels?: string[];
   /** When the token stops being valid, ms since the epoch; undefined: never. */
   expiresAt: number | undefined;
 }
@@ -35,6 +37,7 @@ const claimsSchema = z.looseObject({
   sub: z.string().max(256, 'sub is longer than 256 characters'),
   caps: capsSchema.optional(),
   info: z.json().optional(),
+  channels: z.array(z.string().max(240)).max(1000).optional(),
 });
 
 export class TokenVerifier {
@@ -96,9 +99,15 @@ export class TokenVerifier {
       const issue = claims.error.issues[0];
       throw new HubError('unauthorized', `token claims are invalid: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim());
     }
-    const { sub, caps, info } = claims.data;
+    const { sub, caps, info, channels } = claims.data;
     const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
-    return { user: sub, caps: new Capabilities(caps ?? {}), ...(info === undefined ? {} : { info }), expiresAt: exp };
+    return {
+      user: sub,
+      caps: new Capabilities(caps ?? {}),
+      ...(info === undefined ? {} : { info }),
+      ...(channels === undefined ? {} : { channels }),
+      expiresAt: exp,
+    };
   }
 }
 

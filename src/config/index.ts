@@ -8,12 +8,15 @@ export type {
   Caps,
   Config,
   ConfigInput,
+  HooksConfig,
   MemoryEngineConfig,
   NamespaceConfig,
   PusherAppConfig,
   PusherConfig,
+  WebhookEventName,
+  WebhooksConfig,
 } from './schema.js';
-export { capabilityNames, capsSchema, configSchema, memoryEngineSchema, namespaceSchema } from './schema.js';
+export { capabilityNames, capsSchema, configSchema, memoryEngineSchema, namespaceSchema, webhookEventNames } from './schema.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -47,6 +47,35 @@ export const memoryEngineSchema = z
       })
       .prefault({})
       .describe('Background expiry.'),
+    persistence: z
+      .strictObject({
+        path: z
+          .string()
+          .min(1)
+          .describe('The append-only file (created with its directory). `--data-dir DIR` (env HUBBUB_DATA_DIR) sets DIR/hubbub.aof.'),
+        fsync: z
+          .enum(['always', 'everysec', 'no'])
+          .default('everysec')
+          .describe(
+            'always: a write is acknowledged only once fsynced (group commit); everysec: fsync once a second, a crash loses about a second; no: the OS decides when.',
+          ),
+        repair: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Start even if the file is damaged in the middle, truncating it at the damage (`--repair-data`). A torn last record is always cut off.',
+          ),
+        rewriteMinBytes: positiveInt()
+          .default(64 * 1024 * 1024)
+          .describe('Compaction (rewrite to a snapshot) never runs on a file smaller than this.'),
+        rewriteGrowthPercent: positiveInt()
+          .default(100)
+          .describe('Compaction runs when the file has grown this much (percent) since it was last written whole.'),
+      })
+      .optional()
+      .describe(
+        'Keep streams (history, offsets, epochs, idempotency keys) and leaderboards in an append-only file so they survive a restart. Off by default; presence and rate limits are never persisted.',
+      ),
   })
   .strict();
 
@@ -132,6 +161,21 @@ export const namespaceSchema = z.strictObject({
     .describe(
       "Per-user publish limit in this namespace, shared by all of a user's connections (across nodes with the Redis engine). Anonymous connections count one by one.",
     ),
+  hooks: z
+    .strictObject({
+      subscribe: z
+        .boolean()
+        .default(false)
+        .describe('Ask the `subscribe` hook before each client subscription here; its answer replaces the capability check.'),
+      publish: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Ask the `publish` hook before storing each client publication here (clientPublish must be on); its answer replaces the capability check and may replace the data.',
+        ),
+    })
+    .prefault({})
+    .describe("Proxy hooks to the application's backend for this namespace (see docs/hooks.md)."),
   leaderboard: z
     .strictObject({
       clientIncr: z.boolean().default(false).describe('Let clients increment scores (otherwise only the server API can).'),
@@ -241,6 +285,101 @@ export const apiSchema = z.strictObject({
   rateLimit: rateSchema.prefault({ rate: 1000, burst: 2000 }).describe('Requests per API key.'),
   maxBroadcastChannels: positiveInt().max(10_000).default(1000).describe('Channels one broadcast may name.'),
 });
+
+/** One proxy hook: where it is, how long the hub waits, what it forwards. */
+const hookSchema = (what: string) =>
+  z.strictObject({
+    url: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(`URL the hub POSTs ${what} to; unset (and no in-process hook): off.`),
+    timeoutMs: positiveInt()
+      .max(60_000)
+      .default(2000)
+      .describe('How long the hub waits for an answer (all attempts together); then the client gets `backend_unavailable`.'),
+    forwardHeaders: z
+      .array(z.string().regex(/^[A-Za-z0-9-]{1,64}$/))
+      .default(['cookie', 'authorization'])
+      .describe("Headers of the client's WebSocket upgrade request passed on to the hook as they came (names in any case)."),
+    headers: z
+      .record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string())
+      .default({})
+      .describe('Fixed headers added to each call (e.g. a shared secret the backend checks).'),
+    maxConcurrency: positiveInt()
+      .default(256)
+      .describe('Calls in flight at once; more wait for a free slot within their timeout.'),
+  });
+
+/** Only hooks whose repetition is harmless (they decide, they do not act) are retried. */
+const retries = z
+  .number()
+  .int()
+  .min(0)
+  .max(5)
+  .default(1)
+  .describe('Further attempts after a network error or a 5xx, within timeoutMs.');
+
+export const hooksSchema = z.strictObject({
+  connect: hookSchema('`connect` commands')
+    .extend({
+      retries,
+      always: z
+        .boolean()
+        .default(false)
+        .describe('Call the connect hook for every connect, a token (passed on to it) or not; otherwise only for connects without a token.'),
+    })
+    .prefault({})
+    .describe('Who a connection is, decided by the backend (e.g. from its session cookie).'),
+  refresh: hookSchema('expiring proxy-authenticated connections')
+    .extend({ retries })
+    .prefault({})
+    .describe('Renews a connection whose connect hook answer gave `expiresAt`; without it such connections close at expiry.'),
+  subscribe: hookSchema('subscriptions in namespaces with `hooks.subscribe`')
+    .extend({ retries })
+    .prefault({})
+    .describe('Allows or refuses subscriptions.'),
+  publish: hookSchema('client publications in namespaces with `hooks.publish`')
+    .prefault({})
+    .describe('Accepts, refuses or rewrites client publications before they are stored (never retried).'),
+  rpc: hookSchema('`rpc` commands').prefault({}).describe('Answers client `rpc` commands (never retried).'),
+});
+
+export const webhookEventNames = [
+  'channel_occupied',
+  'channel_vacated',
+  'member_added',
+  'member_removed',
+  'connection_opened',
+  'connection_closed',
+  'publication',
+] as const;
+
+export const webhooksSchema = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/ }).optional().describe('URL the hub POSTs batches of events to; unset: no webhooks.'),
+    secret: z
+      .string()
+      .min(16, 'use at least 16 characters')
+      .optional()
+      .describe('HMAC-SHA256 key signing each batch (required with `url`); see docs/hooks.md for the check.'),
+    events: z
+      .array(z.enum(webhookEventNames))
+      .default(['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'connection_opened', 'connection_closed'])
+      .describe('Events sent. `publication` (every publication, client or API) is off unless listed.'),
+    batchWindowMs: ms().max(10_000).default(50).describe('Events within this window after the first go out in one request.'),
+    maxBatch: positiveInt().max(10_000).default(100).describe('Most events in one request.'),
+    maxQueued: positiveInt()
+      .default(10_000)
+      .describe('Events waiting to be sent; beyond, new ones are dropped (counted and logged), never delaying clients.'),
+    timeoutMs: positiveInt().max(60_000).default(5000).describe('How long one attempt waits for the receiver.'),
+    retries: z.number().int().min(0).max(20).default(5).describe('Further attempts after a 5xx, a timeout or a network error.'),
+    retryBaseMs: positiveInt().default(250).describe('First retry delay; it doubles each attempt (with jitter), up to 30 s.'),
+  })
+  .superRefine((w, ctx) => {
+    if (w.url !== undefined && w.secret === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'is required when webhooks.url is set (receivers must be able to check the sender)' });
+    }
+  });
 
 export const limitsSchema = z.strictObject({
   commands: rateSchema.prefault({ rate: 100, burst: 200 }).describe('Inbound commands per connection.'),
@@ -363,6 +502,22 @@ export const configSchema = z
     recovery: recoverySchema.prefault({}).describe('How a resubscribing client gets what it missed.'),
     auth: authSchema.prefault({}).describe('Who may connect: JWT verification and anonymous access.'),
     api: apiSchema.prefault({}).describe('The HTTP API for backends.'),
+    hooks: hooksSchema.prefault({}).describe("Proxy hooks: the hub asks the application's backend (docs/hooks.md)."),
+    personalChannels: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('Subscribe every connection with a user to its personal channel `<namespace>:<user>` on the server side.'),
+        namespace: z
+          .string()
+          .regex(/^[a-z0-9_-]{1,32}$/)
+          .default('personal')
+          .describe('The namespace of personal channels; it must be configured in `namespaces`.'),
+      })
+      .prefault({})
+      .describe('Personal channels: a backend reaches all of a user\'s connections with `POST /api/publish {user, data}`.'),
+    webhooks: webhooksSchema.prefault({}).describe('Signed event webhooks to the application (docs/hooks.md#webhooks).'),
     metrics: z
       .strictObject({ enabled: z.boolean().default(true).describe('Serve Prometheus metrics at GET /metrics.') })
       .prefault({})
@@ -383,6 +538,7 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type MemoryEngineConfig = z.infer<typeof memoryEngineSchema>;
+export type PersistenceConfig = NonNullable<MemoryEngineConfig['persistence']>;
 export type RedisEngineConfig = z.infer<typeof redisEngineSchema>;
 export type NamespaceConfig = z.infer<typeof namespaceSchema>;
 export type PusherConfig = z.infer<typeof pusherSchema>;
@@ -390,3 +546,6 @@ export type PusherAppConfig = z.infer<typeof pusherAppSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type Capability = (typeof capabilityNames)[number];
 export type Caps = z.infer<typeof capsSchema>;
+export type HooksConfig = z.infer<typeof hooksSchema>;
+export type WebhooksConfig = z.infer<typeof webhooksSchema>;
+export type WebhookEventName = (typeof webhookEventNames)[number];

@@ -3,6 +3,7 @@
 // only sets what it names; the merged result is validated once by the zod schema.
 
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './index.js';
 
@@ -31,6 +32,13 @@ export const overrides: readonly Override[] = [
   { env: 'HUBBUB_TRANSPORT', flag: 'transport', path: ['server', 'transport'], help: 'auto | uws | ws', parse: text },
   { env: 'HUBBUB_LOG_LEVEL', flag: 'log-level', path: ['logLevel'], help: 'fatal ... trace, silent', parse: text },
   { env: 'HUBBUB_REDIS_URL', flag: 'redis-url', path: ['engine', 'url'], help: 'use the Redis engine at this URL', parse: text },
+  {
+    env: 'HUBBUB_DATA_DIR',
+    flag: 'data-dir',
+    path: ['engine', 'persistence', 'path'],
+    help: 'keep history and boards in DIR/hubbub.aof (fsync everysec)',
+    parse: (dir) => join(dir, 'hubbub.aof'),
+  },
   { env: 'HUBBUB_API_KEYS', flag: 'api-keys', path: ['api', 'keys'], help: 'HTTP API keys, comma-separated', parse: list },
   { env: 'HUBBUB_AUTH_SECRET', flag: 'auth-secret', path: ['auth', 'hmacSecret'], help: 'HMAC secret for JWTs', parse: text },
   {
@@ -51,6 +59,7 @@ Options (each also an environment variable; flags win over the environment, whic
 ${overrides.map((o) => `  --${`${o.flag} <value>`.padEnd(25)}${o.help} (env ${o.env})`).join('\n')}
   --no-demo                  no demo pages at / and no dashboard feed (env HUBBUB_DEMO=0); a config
                              file turns the demo off too, unless it sets demo.enabled
+  --repair-data              start even if the data file is damaged in the middle: truncate it there
   --help                     print this and exit
   --version                  print the version and exit
 `;
@@ -61,6 +70,7 @@ export type CliRequest = { kind: 'help' } | { kind: 'version' } | { kind: 'run';
 export function readConfigSources(argv: readonly string[], env: NodeJS.ProcessEnv): CliRequest {
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     config: { type: 'string' },
+    'repair-data': { type: 'boolean' },
     help: { type: 'boolean' },
     version: { type: 'boolean' },
     'no-demo': { type: 'boolean' },
@@ -82,6 +92,13 @@ export function readConfigSources(argv: readonly string[], env: NodeJS.ProcessEn
     for (const o of overrides) {
       const value = source === 'env' ? env[o.env] : (values[o.flag] as string | undefined);
       if (value === undefined || value === '') continue;
+      if (o.flag === 'data-dir') {
+        // The memory engine's file; the fsync policy (everysec by default) stays the file's choice.
+        const engine = (raw.engine as Raw | undefined) ?? { type: 'memory' };
+        const persistence = (engine.persistence as Raw | undefined) ?? {};
+        raw.engine = { ...engine, persistence: { ...persistence, path: o.parse(value) } };
+        continue;
+      }
       if (o.path[0] === 'engine') {
         // A Redis URL means the Redis engine, whatever the file chose.
         const engine = (raw.engine as Raw | undefined) ?? {};
@@ -90,6 +107,10 @@ export function readConfigSources(argv: readonly string[], env: NodeJS.ProcessEn
       }
       set(raw, o.path, o.parse(value));
     }
+  }
+  if (values['repair-data'] === true) {
+    const engine = (raw.engine as Raw | undefined) ?? { type: 'memory' };
+    raw.engine = { ...engine, persistence: { ...((engine.persistence as Raw | undefined) ?? {}), repair: true } };
   }
   return { kind: 'run', raw };
 }

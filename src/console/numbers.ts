@@ -3,31 +3,10 @@
 // between two readings.
 
 import type { Metrics } from '../observability/index.js';
+import type { NodeNumbers } from './wire.js';
 
-export interface NodeNumbers {
-  node: string;
-  /** When these were read (ms since the epoch). */
-  at: number;
-  uptimeMs: number;
-  connections: number;
-  channels: number;
-  subscriptions: number;
-  /** Commands received per second since the previous reading. */
-  inPerSec: number;
-  /** Frames sent per second (replies, and publications times their local subscribers). */
-  outPerSec: number;
-  /** Publications accepted per second (clients and the HTTP API). */
-  publishesPerSec: number;
-  /** Mean and 99th percentile (bucket bound) of the engine's publish time since the previous reading, ms; null without publications. */
-  publishMeanMs: number | null;
-  publishP99Ms: number | null;
-  /** Error replies since start, by code. */
-  errors: Record<string, number>;
-  /** Connections closed as slow consumers (4001) and for rate limits (4002), since start. */
-  slowConsumerCloses: number;
-  rateLimitCloses: number;
-  engine: { kind: string; ok: boolean; error?: string; stats: Record<string, number> };
-}
+export type { NodeNumbers } from './wire.js';
+
 
 /** The counters a reading keeps to turn the next one into rates. */
 export interface Reading {

@@ -14,13 +14,15 @@ export type * from './types.js';
 
 /**
  * `clock` drives the memory engine's expiry; the Redis engine takes its time from Redis (`TIME`),
- * the one clock every node shares. `log` receives the Redis engine's connection events.
+ * the one clock every node shares. `log` receives the Redis engine's connection events and the
+ * memory engine's start-up and persistence messages.
  */
 export function createEngine(config: Config['engine'], clock?: Clock, log?: Logger): Engine {
   switch (config.type) {
     case 'memory': {
       const { type: _type, ...options } = config;
-      return new MemoryEngine(clock === undefined ? options : { ...options, clock });
+      const withLog = log === undefined ? options : { ...options, log };
+      return new MemoryEngine(clock === undefined ? withLog : { ...withLog, clock });
     }
     case 'redis': {
       const { type: _type, ...options } = config;

@@ -192,6 +192,13 @@ export interface Engine {
   leaderboardCount(board: string): Promise<number>;
 
   // Shared limits and counters (per-user limits that must hold across nodes).
+  /**
+   * Optional: how many nodes have local subscribers of `channel` after this node's change (+1 when
+   * its first local subscriber came, -1 when its last left). Engines shared by several nodes
+   * implement it, so channel_occupied / channel_vacated are decided once for the whole cluster;
+   * without it a node's own count is the whole count.
+   */
+  occupancy?(channel: string, delta: 1 | -1): Promise<number>;
   rateLimit(key: string, policy: RateLimitPolicy, cost?: number): Promise<RateLimitResult>;
   incrWindow(key: string, windowMs: number, by?: number): Promise<WindowCount>;
 }

@@ -11,7 +11,7 @@ import type { Config } from '../config/index.js';
 
 export type { Logger } from 'pino';
 
-const REDACT = ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'apiKey', '*.apiKey'];
+const REDACT = ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'cookie', '*.cookie', 'headers.cookie', 'apiKey', '*.apiKey'];
 /** Unwritten log text held for a slow reader before lines are dropped. */
 const MAX_BUFFERED = 4 * 1024 * 1024;
 

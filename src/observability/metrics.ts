@@ -25,6 +25,12 @@ export class Metrics {
   readonly rateLimited: Counter<'scope'>;
   readonly engineErrors: Counter<'op'>;
   readonly httpRequests: Counter<'route' | 'status'>;
+  readonly hookDuration: Histogram<'hook'>;
+  readonly hookCalls: Counter<'hook' | 'outcome'>;
+  readonly hookInFlight: Gauge<'hook'>;
+  readonly webhookEvents: Counter<'format' | 'outcome'>;
+  readonly webhookRequests: Counter<'format' | 'result'>;
+  readonly webhookQueued: Gauge<'format'>;
 
   constructor(source: MetricsSource, defaults = true) {
     const registers = [this.registry];
@@ -107,6 +113,43 @@ export class Metrics {
       name: 'hubbub_http_requests_total',
       help: 'HTTP requests, by route and status.',
       labelNames: ['route', 'status'],
+      registers,
+    });
+    this.hookDuration = new Histogram({
+      name: 'hubbub_hook_duration_seconds',
+      help: "Time from asking a proxy hook to its answer (or the hub giving up), by hook.",
+      labelNames: ['hook'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.hookCalls = new Counter({
+      name: 'hubbub_hook_calls_total',
+      help: 'Proxy hook calls by hook and outcome: ok, refused (the backend said no), unavailable (timeout, failure, malformed answer).',
+      labelNames: ['hook', 'outcome'],
+      registers,
+    });
+    this.hookInFlight = new Gauge({
+      name: 'hubbub_hook_in_flight',
+      help: 'Proxy hook calls in flight (waiting for a slot included), by hook.',
+      labelNames: ['hook'],
+      registers,
+    });
+    this.webhookEvents = new Counter({
+      name: 'hubbub_webhook_events_total',
+      help: 'Webhook events by outcome: sent, dropped_full (the outbox was full), dropped_failed (every attempt failed).',
+      labelNames: ['format', 'outcome'],
+      registers,
+    });
+    this.webhookRequests = new Counter({
+      name: 'hubbub_webhook_requests_total',
+      help: 'Webhook requests (attempts) by result: ok, retry (5xx, timeout, network), failed (no retry left, or a 4xx).',
+      labelNames: ['format', 'result'],
+      registers,
+    });
+    this.webhookQueued = new Gauge({
+      name: 'hubbub_webhook_queued',
+      help: 'Webhook events waiting in the outbox.',
+      labelNames: ['format'],
       registers,
     });
   }

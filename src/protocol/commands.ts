@@ -29,7 +29,15 @@ const jsonData = z.unknown();
 const member = wellFormedString().min(1).max(256);
 
 const commandSchemas = {
-  connect: z.strictObject({ name: wellFormedString().max(64).optional(), token: z.string().min(1).max(8192).optional() }),
+  connect: z.strictObject({
+    name: wellFormedString().max(64).optional(),
+    token: z.string().min(1).max(8192).optional(),
+    /** The last position seen on each server-side subscription, to recover them from. */
+    subs: z
+      .record(channel, position)
+      .refine((r) => Object.keys(r).length <= 1000, 'at most 1000 channels')
+      .optional(),
+  }),
   /** A fresh token for this connection before the current one expires (after an `expiring` push). */
   refresh: z.strictObject({ token: z.string().min(1).max(8192) }),
   subscribe: z.strictObject({
@@ -56,6 +64,8 @@ const commandSchemas = {
   around: z.strictObject({ channel, member, n: count(100).optional() }),
   incr: z.strictObject({ channel, member, by: z.number() }),
   ping: z.strictObject({}),
+  /** A call answered by the application's backend (the rpc hook). */
+  rpc: z.strictObject({ method_name: wellFormedString().min(1).max(256), data: jsonData.optional() }),
 } as const;
 
 export type Method = keyof typeof commandSchemas;
@@ -102,9 +112,11 @@ function parseCommand(raw: unknown, maxDepth: number): Command | Rejected | stri
     const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
     return { id, error: new HubError('bad_request', `${method}: ${where}${issue?.message ?? 'invalid'}`) };
   }
-  if (method === 'publish') {
-    const problem = jsonDataProblem((result.data as { data?: unknown }).data, maxDepth);
-    if (problem !== undefined) return { id, error: new HubError('bad_request', `publish: data ${problem}`) };
+  if (method === 'publish' || method === 'rpc') {
+    const data = (result.data as { data?: unknown }).data;
+    // rpc data is optional (null is sent); publish data is required.
+    const problem = method === 'rpc' && data === undefined ? undefined : jsonDataProblem(data, maxDepth);
+    if (problem !== undefined) return { id, error: new HubError('bad_request', `${method}: data ${problem}`) };
   }
   return { id, method, ...result.data } as Command;
 }

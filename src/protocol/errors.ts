@@ -23,6 +23,9 @@ export const ErrorCodes = {
   rate_limited: { status: 429, temporary: true },
   unavailable: { status: 503, temporary: true },
   engine_closed: { status: 503, temporary: true },
+  persistence_failed: { status: 503, temporary: true },
+  /** A proxy hook (the application's backend) timed out, failed or answered nonsense. */
+  backend_unavailable: { status: 503, temporary: true },
   internal: { status: 500, temporary: true },
 } as const satisfies Record<string, { status: number; temporary: boolean }>;
 

@@ -57,7 +57,7 @@ describe('HubClient connection', () => {
     const { hub, client, events } = await setup({ name: 'tab-1' });
     expect(client.state).toBe('connecting');
     const conn = await hub.connected(0);
-    expect(conn.commands[0]).toEqual({ id: 1, method: 'connect', name: 'tab-1' });
+    expect(conn.commands[0]).toEqual({ id: 1, method: 'connect', name: 'tab-1', subs: {} });
     await hub.until(() => client.state === 'connected');
     expect(argsOf(events, 'state')).toEqual(['connected']);
     expect(argsOf(events, 'connected')).toEqual([{ client: 'c0', user: '', version: 'fake', pingIntervalMs: 25_000 }]);
@@ -328,7 +328,7 @@ describe('HubClient tokens', () => {
     let calls = 0;
     const { hub } = await setup({ token: async () => `t${++calls}` });
     const first = await hub.connected(0);
-    expect(first.commands[0]).toEqual({ id: 1, method: 'connect', token: 't1' });
+    expect(first.commands[0]).toEqual({ id: 1, method: 'connect', token: 't1', subs: {} });
     first.close(4000);
     const second = await hub.connected(1);
     expect(second.commands[0]).toMatchObject({ method: 'connect', token: 't2' });

@@ -141,7 +141,18 @@ const dataText = fc.oneof(
 
 /** Every route in src/api/routes.ts (the test checks the lists match) with the fields it takes. */
 const ROUTES: Record<string, RouteSpec> = {
-  '/api/publish': { method: 'POST', fields: { channel: field(str(channelName)), data: dataText, idempotencyKey: field(str(idemKey)) } },
+  '/api/publish': {
+    method: 'POST',
+    fields: { channel: field(str(channelName)), user: field(str(goodMember)), data: dataText, idempotencyKey: field(str(idemKey)) },
+  },
+  '/api/subscribe': {
+    method: 'POST',
+    fields: { channel: field(str(channelName)), user: field(str(fc.constantFrom(...VICTIMS, CONTROL_USER))), client: field(str(fc.string({ maxLength: 8 }))) },
+  },
+  '/api/unsubscribe': {
+    method: 'POST',
+    fields: { channel: field(str(channelName)), user: field(str(fc.constantFrom(...VICTIMS, CONTROL_USER))), client: field(str(fc.string({ maxLength: 8 }))) },
+  },
   '/api/broadcast': {
     method: 'POST',
     fields: {

@@ -20,7 +20,19 @@ function checkMaxMembers(max: number | undefined): void {
 export class Leaderboards {
   private readonly boards = new Map<string, Leaderboard>();
 
-  constructor(private readonly onUpdate: (board: string, update: LeaderboardUpdate) => void) {}
+  /**
+   * `onUpdate` hears what subscribers see; `onChange` (the append-only file) hears every change
+   * of stored state, including a member that changed and was then trimmed away by the cap.
+   */
+  constructor(
+    private readonly onUpdate: (board: string, update: LeaderboardUpdate) => void,
+    private readonly onChange?: (board: string, member: string, score: number | null) => void,
+  ) {}
+
+  /** Every board, for a snapshot. */
+  entries(): IterableIterator<[string, Leaderboard]> {
+    return this.boards.entries();
+  }
 
   get count(): number {
     return this.boards.size;
@@ -67,6 +79,7 @@ export class Leaderboards {
     const lb = this.boards.get(board);
     if (lb === undefined || !lb.remove(member)) return false;
     if (lb.size === 0) this.boards.delete(board);
+    this.onChange?.(board, member, null);
     this.onUpdate(board, { member, score: null });
     return true;
   }
@@ -103,6 +116,10 @@ export class Leaderboards {
     max: number | undefined,
   ): void {
     const dropped = max !== undefined && lb.size > max ? lb.trimTo(max) : [];
+    if (this.onChange !== undefined) {
+      this.onChange(board, member, dropped.includes(member) ? null : score);
+      for (const gone of dropped) if (gone !== member) this.onChange(board, gone, null);
+    }
     // A member that did not make the cut never appears, so only its absence is reported.
     if (!dropped.includes(member)) this.onUpdate(board, { member, score });
     for (const gone of dropped) if (gone !== member) this.onUpdate(board, { member: gone, score: null });

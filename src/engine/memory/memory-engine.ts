@@ -1,14 +1,17 @@
 // The embedded, single-node engine: streams with capped history, presence sets, leaderboards and
 // limiters, all in this process's memory. Events go synchronously to the hub's handler for channels
-// it has interest in, so a publication is delivered before its publish call resolves.
+// it has interest in, so a publication is delivered before its publish call resolves. With
+// `persistence` set, every change of streams and boards is also appended to a file (see durable.ts).
 
-import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import { memoryEngineSchema } from '../../config/schema.js';
+import { createLogger, type Logger } from '../../observability/index.js';
 import { HubError } from '../../protocol/errors.js';
 import { FixedWindowCounter, KeyedRateLimiter } from '../../ratelimit/index.js';
 import { type Clock, systemClock } from '../../util/clock.js';
 import { MapSweep, Sweeper } from '../../util/sweeper.js';
+
+const silentLog = createLogger('silent');
 import type {
   ClientInfo,
   Engine,
@@ -28,26 +31,21 @@ import type {
   StreamPosition,
   WindowCount,
 } from '../types.js';
+import { type DurableState, readDurable, type Stream } from './durable.js';
+import { Durability, newEpoch } from './durability.js';
+import { HistoryBudget } from './history-budget.js';
 import { Leaderboards } from './leaderboards.js';
-import { PresenceSet } from './presence-set.js';
+import type { Journal, JournalFile } from './persistence/index.js';
+import { PresenceStore } from './presence-store.js';
 import { StreamLog } from './stream-log.js';
 
-export type MemoryEngineOptions = Omit<z.input<typeof memoryEngineSchema>, 'type'> & { clock?: Clock };
-
-interface Stream {
-  readonly name: string;
-  readonly log: StreamLog;
-  /** Meta TTL: the stream is forgotten (its epoch with it) when idle past this. */
-  expiresAt: number;
-  /** The history TTL last asked for, so the sweep can trim entries nobody reads. */
-  ttlMs: number;
-  /** Idempotency keys in insertion order, which is expiry order for a fixed window. */
-  idempotency: Map<string, { offset: number; expiresAt: number }> | undefined;
-}
-
-function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
-}
+export type MemoryEngineOptions = Omit<z.input<typeof memoryEngineSchema>, 'type'> & {
+  clock?: Clock;
+  /** Start-up and persistence messages; without it the engine logs nothing. */
+  log?: Logger;
+  /** Opens the append-only file for writing (tests inject disk errors here). */
+  openDataFile?: (path: string) => Promise<JournalFile>;
+};
 
 function checkHistoryPolicy(size: number, ttlMs: number): void {
   if (!Number.isSafeInteger(size) || size < 0 || !(ttlMs >= 0 && Number.isFinite(ttlMs))) {
@@ -62,6 +60,8 @@ export class MemoryEngine implements Engine {
 
   private readonly options: z.infer<typeof memoryEngineSchema>;
   private readonly clock: Clock;
+  private readonly log: Logger | undefined;
+  private readonly durability: Durability | undefined;
   private handler: EngineHandler | undefined;
   private closed = false;
   private readonly interest = new Set<string>();
@@ -72,43 +72,53 @@ export class MemoryEngine implements Engine {
   // same channel is used again, which is the common case under load.
   private readonly streams = new Map<string, Stream>();
   private mru: Stream | undefined;
-  // Streams that hold entries, also in LRU order: where history eviction takes from.
-  private readonly holding = new Set<Stream>();
-  private mruHolding: Stream | undefined;
-  private entries = 0;
-  private bytes = 0;
-  private readonly evicted = { streams: 0, entries: 0, bytes: 0 };
+  private readonly budget: HistoryBudget;
+  private evictedStreams = 0;
   private expiredStreams = 0;
 
-  private readonly presenceSets = new Map<string, PresenceSet>();
+  private readonly presence_: PresenceStore;
   private readonly boards: Leaderboards;
   private readonly limiter: KeyedRateLimiter;
   private readonly windows: FixedWindowCounter;
   private readonly sweeper: Sweeper;
 
   constructor(options: MemoryEngineOptions = {}) {
-    const { clock, ...rest } = options;
+    const { clock, log, openDataFile, ...rest } = options;
     this.options = memoryEngineSchema.parse({ ...rest, type: 'memory' });
     this.clock = clock ?? systemClock;
-    this.boards = new Leaderboards((board, update) => {
-      if (this.interest.has(board)) this.handler?.onLeaderboardUpdate(board, update);
-    });
+    this.log = log;
+    this.boards = new Leaderboards(
+      (board, update) => {
+        if (this.interest.has(board)) this.handler?.onLeaderboardUpdate(board, update);
+      },
+      (board, member, score) => this.journal?.append({ type: 'score', board, member, score }),
+    );
+    this.budget = new HistoryBudget(this.options.maxHistoryEntries, this.options.maxHistoryBytes, (stream) =>
+      this.journal?.append({ type: 'trim', channel: stream.name, epoch: stream.log.epoch, first: stream.log.first }),
+    );
+    this.presence_ = new PresenceStore(this.clock, (channel) => (this.interest.has(channel) ? this.handler : undefined));
     this.limiter = new KeyedRateLimiter(this.clock);
     this.windows = new FixedWindowCounter(this.clock);
     this.sweeper = new Sweeper(
       [
         new MapSweep(this.streams, (_name, stream, now) => this.sweepStream(stream, now)),
-        new MapSweep(this.presenceSets, (channel, set, now) => this.expirePresence(channel, set, now)),
+        this.presence_.sweep,
         this.limiter,
         this.windows,
       ],
       this.clock,
       this.options.sweep,
     );
+    const { persistence } = this.options;
+    if (persistence !== undefined) {
+      this.durability = new Durability(persistence, this.durableState(), this.clock, log ?? silentLog, openDataFile);
+    }
   }
 
   async start(handler: EngineHandler): Promise<void> {
     if (this.closed) throw closedError();
+    if (this.durability !== undefined) await this.durability.open(() => this.budget.evict());
+    else this.log?.info({ persistence: 'off' }, 'history and leaderboards are kept in memory only: a restart loses them (--data-dir keeps them)');
     this.handler = handler;
     this.sweeper.start();
   }
@@ -117,10 +127,49 @@ export class MemoryEngine implements Engine {
     this.closed = true;
     this.handler = undefined;
     this.sweeper.stop();
+    await this.durability?.close();
   }
 
   async ping(): Promise<void> {
     if (this.closed) throw closedError();
+    this.journal?.check();
+  }
+
+  private get journal(): Journal | undefined {
+    return this.durability?.journal;
+  }
+
+  /** Rewrites the append-only file as a snapshot of the live state (compaction); writes continue. */
+  compact(): Promise<void> {
+    return this.durability?.compact() ?? Promise.resolve();
+  }
+
+  private durableState(): DurableState {
+    return {
+      streams: this.streams,
+      boards: this.boards,
+      putStream: (channel, epoch, top, expiresAt, ttlMs) => {
+        const old = this.streams.get(channel);
+        if (old !== undefined) this.dropStream(old, false);
+        const stream: Stream = { name: channel, log: new StreamLog(epoch, top), expiresAt, ttlMs, idempotency: undefined, durableTop: top };
+        this.streams.set(channel, stream);
+        return stream;
+      },
+      dropStream: (stream) => this.dropStream(stream, false),
+      account: (stream, lengthBefore, bytesBefore) => this.budget.account(stream, lengthBefore, bytesBefore),
+    };
+  }
+
+  /** Under fsync `always`, resolves once what this call appended is on disk. */
+  private async durable(): Promise<void> {
+    const journal = this.journal;
+    if (journal !== undefined && journal.fsync === 'always') await journal.durable();
+  }
+
+  /** Refuses a write before any state changes when the engine is closed or the disk failed. */
+  private writable(): void {
+    if (this.closed) throw closedError();
+    this.journal?.check();
   }
 
   /** Runs one incremental expiry tick now (tests drive expiry with a manual clock through this). */
@@ -129,22 +178,21 @@ export class MemoryEngine implements Engine {
   }
 
   async stats(): Promise<Record<string, number>> {
-    let presenceMembers = 0;
-    for (const set of this.presenceSets.values()) presenceMembers += set.size;
     return {
       streams: this.streams.size,
-      historyEntries: this.entries,
-      historyBytes: this.bytes,
-      evictedStreams: this.evicted.streams,
-      evictedEntries: this.evicted.entries,
-      evictedBytes: this.evicted.bytes,
+      historyEntries: this.budget.entries,
+      historyBytes: this.budget.bytes,
+      evictedStreams: this.evictedStreams,
+      evictedEntries: this.budget.evicted.entries,
+      evictedBytes: this.budget.evicted.bytes,
       expiredStreams: this.expiredStreams,
       expiredKeys: this.sweeper.expiredTotal,
-      presenceChannels: this.presenceSets.size,
-      presenceMembers,
+      presenceChannels: this.presence_.channels,
+      presenceMembers: this.presence_.members,
       leaderboards: this.boards.count,
       rateLimitKeys: this.limiter.size + this.windows.size,
       interest: this.interest.size,
+      ...this.durability?.stats(),
     };
   }
 
@@ -162,7 +210,7 @@ export class MemoryEngine implements Engine {
   }
 
   async publish(channel: string, data: string, options: PublishOptions = {}): Promise<PublishResult> {
-    if (this.closed) throw closedError();
+    this.writable();
     const now = this.clock.now();
     const { history, idempotencyKey } = options;
     if (history !== undefined) checkHistoryPolicy(history.size, history.ttlMs);
@@ -171,7 +219,10 @@ export class MemoryEngine implements Engine {
 
     if (idempotencyKey !== undefined) {
       const seen = this.idempotent(stream, idempotencyKey, now);
-      if (seen !== undefined) return { offset: seen, epoch: log.epoch, duplicate: true };
+      if (seen !== undefined) {
+        await this.durable();
+        return { offset: seen, epoch: log.epoch, duplicate: true };
+      }
     }
 
     const lengthBefore = log.length;
@@ -181,25 +232,36 @@ export class MemoryEngine implements Engine {
       log.trimOlderThan(now - history.ttlMs);
     }
     const offset = log.append(data, now, options.from, history === undefined ? 0 : history.size);
-    this.account(stream, lengthBefore, bytesBefore);
-    if (this.entries > this.options.maxHistoryEntries || this.bytes > this.options.maxHistoryBytes) {
-      this.evictHistory();
-    }
+    this.budget.account(stream, lengthBefore, bytesBefore);
+    if (this.budget.over) this.budget.evict();
 
+    let idempotencyExpiresAt = 0;
     if (idempotencyKey !== undefined) {
       stream.idempotency ??= new Map();
-      const window = options.idempotencyWindowMs ?? this.options.idempotencyWindowMs;
-      stream.idempotency.set(idempotencyKey, { offset, expiresAt: now + window });
+      idempotencyExpiresAt = now + (options.idempotencyWindowMs ?? this.options.idempotencyWindowMs);
+      stream.idempotency.set(idempotencyKey, { offset, expiresAt: idempotencyExpiresAt });
     }
 
+    const { epoch } = log;
+    const journal = this.journal;
+    if (journal !== undefined) {
+      const { expiresAt, ttlMs } = stream;
+      journal.append({ type: 'append', channel, epoch, offset, first: log.first, time: now, data, from: options.from, expiresAt, ttlMs, idempotencyKey, idempotencyExpiresAt });
+      if (journal.fsync === 'always') {
+        // Nothing is visible (delivered, or read back) before it is on disk, so a crash can never
+        // take back an offset a client has seen.
+        await journal.durable();
+        if (offset > stream.durableTop) stream.durableTop = offset;
+      }
+    }
     if (this.handler !== undefined && this.interest.has(channel)) {
       const publication =
         options.from === undefined
           ? { offset, data, time: now }
           : { offset, data, time: now, from: options.from };
-      this.handler.onPublication(channel, publication, log.epoch);
+      this.handler.onPublication(channel, publication, epoch);
     }
-    return { offset, epoch: log.epoch, duplicate: false };
+    return { offset, epoch, duplicate: false };
   }
 
   async history(channel: string, options: HistoryOptions & StreamOptions = {}): Promise<HistoryResult> {
@@ -221,19 +283,22 @@ export class MemoryEngine implements Engine {
       const lengthBefore = log.length;
       const bytesBefore = log.bytes;
       log.trimOlderThan(now - ttlMs);
-      this.account(stream, lengthBefore, bytesBefore);
+      this.budget.account(stream, lengthBefore, bytesBefore);
     }
     const readOptions: HistoryOptions = {};
     if (options.since !== undefined) readOptions.since = options.since;
     if (options.limit !== undefined) readOptions.limit = options.limit;
     if (options.reverse !== undefined) readOptions.reverse = options.reverse;
+    // Under fsync always, publications still on their way to disk are not shown yet (nor delivered).
+    if (this.journal?.fsync === 'always' && stream.durableTop < log.top) return readDurable(stream, readOptions);
     return { publications: log.read(readOptions), top: { offset: log.top, epoch: log.epoch } };
   }
 
   async removeHistory(channel: string): Promise<void> {
-    if (this.closed) throw closedError();
+    this.writable();
     const stream = this.streams.get(channel);
     if (stream !== undefined) this.dropStream(stream);
+    await this.durable();
   }
 
   /**
@@ -284,7 +349,7 @@ export class MemoryEngine implements Engine {
         const lru = this.streams.values().next().value;
         if (lru !== undefined) {
           this.dropStream(lru);
-          this.evicted.streams++;
+          this.evictedStreams++;
         }
       }
       const epoch = this.pendingEpochs.get(channel) ?? newEpoch();
@@ -295,6 +360,7 @@ export class MemoryEngine implements Engine {
         expiresAt: ttl > 0 ? now + ttl : Number.POSITIVE_INFINITY,
         ttlMs: 0,
         idempotency: undefined,
+        durableTop: 0,
       };
       this.streams.set(channel, stream);
       this.mru = stream;
@@ -321,44 +387,12 @@ export class MemoryEngine implements Engine {
     }
   }
 
-  /** Keeps the totals and the eviction order right after a stream's log changed. */
-  private account(stream: Stream, lengthBefore: number, bytesBefore: number): void {
-    const log = stream.log;
-    this.entries += log.length - lengthBefore;
-    this.bytes += log.bytes - bytesBefore;
-    if (log.length === 0) {
-      if (lengthBefore > 0) this.holding.delete(stream);
-    } else if (this.mruHolding !== stream) {
-      this.holding.delete(stream);
-      this.holding.add(stream);
-      this.mruHolding = stream;
-    }
-  }
-
-  /** Over budget: drop the oldest entries of the least recently used streams first. */
-  private evictHistory(): void {
-    const { maxHistoryEntries, maxHistoryBytes } = this.options;
-    while (this.entries > maxHistoryEntries || this.bytes > maxHistoryBytes) {
-      const victim = this.holding.values().next().value;
-      if (victim === undefined) return;
-      const log = victim.log;
-      const lengthBefore = log.length;
-      const bytesBefore = log.bytes;
-      const excess = this.entries - maxHistoryEntries;
-      log.dropOldest(excess > 0 ? Math.min(excess, lengthBefore) : 1);
-      this.evicted.entries += lengthBefore - log.length;
-      this.evicted.bytes += bytesBefore - log.bytes;
-      this.account(victim, lengthBefore, bytesBefore);
-    }
-  }
-
-  private dropStream(stream: Stream): void {
+  /** `record`: false when replaying (the file already says so). */
+  private dropStream(stream: Stream, record = true): void {
+    if (record) this.journal?.append({ type: 'drop', channel: stream.name });
     this.streams.delete(stream.name);
     if (this.mru === stream) this.mru = undefined;
-    if (this.mruHolding === stream) this.mruHolding = undefined;
-    this.holding.delete(stream);
-    this.entries -= stream.log.length;
-    this.bytes -= stream.log.bytes;
+    this.budget.forget(stream);
   }
 
   private sweepStream(stream: Stream, now: number): boolean {
@@ -371,69 +405,32 @@ export class MemoryEngine implements Engine {
       const lengthBefore = stream.log.length;
       const bytesBefore = stream.log.bytes;
       stream.log.trimOlderThan(now - stream.ttlMs);
-      this.account(stream, lengthBefore, bytesBefore);
+      this.budget.account(stream, lengthBefore, bytesBefore);
     }
     if (stream.idempotency !== undefined) this.pruneIdempotency(stream.idempotency, now);
     return false;
   }
 
-  // ---- presence ----
+  // ---- presence (never persisted: it describes live connections) ----
 
   async addPresence(channel: string, member: ClientInfo, options: PresenceOptions): Promise<void> {
     if (this.closed) throw closedError();
-    if (!(options.ttlMs > 0 && Number.isFinite(options.ttlMs))) {
-      throw new HubError('bad_request', 'presence ttlMs must be a positive number of ms');
-    }
-    let set = this.presenceSets.get(channel);
-    if (set === undefined) {
-      set = new PresenceSet();
-      this.presenceSets.set(channel, set);
-    }
-    const joinLeave = options.joinLeave === true;
-    const joined = set.add(member, this.clock.now() + options.ttlMs, joinLeave);
-    if (joined && joinLeave && this.interest.has(channel)) this.handler?.onJoin(channel, member);
+    this.presence_.add(channel, member, options);
   }
 
-  async removePresence(
-    channel: string,
-    client: string,
-    options: { joinLeave?: boolean } = {},
-  ): Promise<void> {
+  async removePresence(channel: string, client: string, options: { joinLeave?: boolean } = {}): Promise<void> {
     if (this.closed) throw closedError();
-    const set = this.presenceSets.get(channel);
-    if (set === undefined) return;
-    const gone = set.remove(client);
-    if (set.size === 0) this.presenceSets.delete(channel);
-    if (gone === undefined) return;
-    const announce = options.joinLeave ?? gone.joinLeave;
-    if (announce && this.interest.has(channel)) this.handler?.onLeave(channel, gone.info);
+    this.presence_.remove(channel, client, options);
   }
 
   async presence(channel: string): Promise<ClientInfo[]> {
     if (this.closed) throw closedError();
-    const set = this.presenceSets.get(channel);
-    if (set === undefined) return [];
-    this.expirePresence(channel, set, this.clock.now());
-    return set.list();
+    return this.presence_.list(channel);
   }
 
   async presenceStats(channel: string): Promise<PresenceStats> {
     if (this.closed) throw closedError();
-    const set = this.presenceSets.get(channel);
-    if (set === undefined) return { clients: 0, users: 0 };
-    this.expirePresence(channel, set, this.clock.now());
-    return set.stats();
-  }
-
-  /** Removes expired members (announcing their leave) and the set once empty; true if it went. */
-  private expirePresence(channel: string, set: PresenceSet, now: number): boolean {
-    const gone = set.expire(now);
-    if (gone.length > 0 && this.interest.has(channel)) {
-      for (const member of gone) if (member.joinLeave) this.handler?.onLeave(channel, member.info);
-    }
-    if (set.size > 0) return false;
-    this.presenceSets.delete(channel);
-    return true;
+    return this.presence_.stats(channel);
   }
 
   // ---- leaderboards ----
@@ -444,8 +441,10 @@ export class MemoryEngine implements Engine {
     by: number,
     options?: LeaderboardOptions,
   ): Promise<number> {
-    if (this.closed) throw closedError();
-    return this.boards.incr(board, member, by, options?.maxMembers);
+    this.writable();
+    const score = this.boards.incr(board, member, by, options?.maxMembers);
+    await this.durable();
+    return score;
   }
 
   async leaderboardSet(
@@ -454,13 +453,17 @@ export class MemoryEngine implements Engine {
     score: number,
     options: LeaderboardSetOptions = {},
   ): Promise<boolean> {
-    if (this.closed) throw closedError();
-    return this.boards.set(board, member, score, options.mode ?? 'always', options.maxMembers);
+    this.writable();
+    const changed = this.boards.set(board, member, score, options.mode ?? 'always', options.maxMembers);
+    await this.durable();
+    return changed;
   }
 
   async leaderboardRemove(board: string, member: string): Promise<boolean> {
-    if (this.closed) throw closedError();
-    return this.boards.remove(board, member);
+    this.writable();
+    const removed = this.boards.remove(board, member);
+    await this.durable();
+    return removed;
   }
 
   async leaderboardTop(board: string, limit: number, offset = 0): Promise<LeaderboardEntry[]> {

@@ -37,8 +37,11 @@ export class StreamLog {
   private times = new Float64Array(0);
   private froms: (ClientInfo | undefined)[] = [];
 
-  constructor(epoch: string) {
+  /** `top`: the offset the log starts after (a stream restored from the append-only file). */
+  constructor(epoch: string, top = 0) {
     this.epoch = epoch;
+    this._top = top;
+    this._first = top + 1;
   }
 
   get top(): number {

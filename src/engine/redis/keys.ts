@@ -40,6 +40,11 @@ export class KeyLayout {
     };
   }
 
+  /** Counter of nodes with local subscribers of the channel (channel_occupied / vacated webhooks). */
+  occupancy(channel: string): string {
+    return `${this.prefix}{${channel}}:n`;
+  }
+
   idempotency(channel: string, key: string): string {
     return `${this.prefix}{${channel}}:i:${key}`;
   }

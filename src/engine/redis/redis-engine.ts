@@ -425,6 +425,11 @@ export class RedisEngine implements Engine {
     return this.call('incrWindow', () => this.limits.incrWindow(key, windowMs, by));
   }
 
+  /** Nodes with local subscribers of `channel` across the cluster, after this node's change (+1 or -1). */
+  occupancy(channel: string, delta: 1 | -1): Promise<number> {
+    return this.call('occupancy', async () => Number(await this.commands.hubbubOccupancy(this.keys.occupancy(channel), delta)));
+  }
+
   /** Runs one operation: refused once closed, and any failure turned into the caller's HubError. */
   private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     if (this.closed) throw closedError();

@@ -366,6 +366,17 @@ end
 return {count, left}
 `;
 
+/**
+ * Nodes with local subscribers of a channel: KEYS[1] the counter, ARGV[1] +1 or -1. Returns the
+ * count after; at 0 the key goes, so idle channels leave nothing behind. One atomic step, so of
+ * nodes racing, exactly one sees 1 (occupied) and exactly one sees 0 (vacated).
+ */
+const OCCUPANCY = `
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if n <= 0 then redis.call('DEL', KEYS[1]) n = 0 end
+return n
+`;
+
 type Arg = string | number;
 type Script = (...args: Arg[]) => Promise<unknown>;
 
@@ -382,6 +393,7 @@ const definitions = {
   hubbubBoardTop: { numberOfKeys: 1, lua: BOARD_TOP },
   hubbubRateLimit: { numberOfKeys: 1, lua: RATE_LIMIT },
   hubbubWindow: { numberOfKeys: 1, lua: WINDOW },
+  hubbubOccupancy: { numberOfKeys: 1, lua: OCCUPANCY },
 } as const;
 
 export type ScriptedRedis = Redis & { [K in keyof typeof definitions]: Script };

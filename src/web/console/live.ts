@@ -3,25 +3,9 @@
 
 import { LineChart } from '../shared/chart.ts';
 import { ago, byId, el } from '../shared/dom.ts';
+import type { NodeNumbers } from '../../console/wire.ts';
 
-/** What a node publishes (src/console/numbers.ts). */
-export interface NodeNumbers {
-  node: string;
-  at: number;
-  uptimeMs: number;
-  connections: number;
-  channels: number;
-  subscriptions: number;
-  inPerSec: number;
-  outPerSec: number;
-  publishesPerSec: number;
-  publishMeanMs: number | null;
-  publishP99Ms: number | null;
-  errors: Record<string, number>;
-  slowConsumerCloses: number;
-  rateLimitCloses: number;
-  engine: { kind: string; ok: boolean; error?: string; stats: Record<string, number> };
-}
+export type { NodeNumbers };
 
 /** A node silent for this long is shown as gone, and dropped after ten times as long. */
 const STALE_MS = 5000;

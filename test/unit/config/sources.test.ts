@@ -33,6 +33,22 @@ describe('configuration sources', () => {
     expect(load([], { HUBBUB_CONFIG: cfg }).server.port).toBe(1111);
   });
 
+  it('turns the append-only file on with --data-dir or HUBBUB_DATA_DIR (fsync everysec), keeping the file\'s policy', () => {
+    expect(load([]).engine).not.toHaveProperty('persistence');
+    expect(load(['--data-dir', '/var/lib/hubbub']).engine).toMatchObject({
+      type: 'memory',
+      persistence: { path: path.join('/var/lib/hubbub', 'hubbub.aof'), fsync: 'everysec', repair: false },
+    });
+    expect(load([], { HUBBUB_DATA_DIR: '/data' }).engine).toMatchObject({ persistence: { path: '/data/hubbub.aof' } });
+    const cfg = file({ engine: { type: 'memory', maxStreams: 10, persistence: { path: '/x/a.aof', fsync: 'always' } } });
+    expect(load(['--config', cfg, '--data-dir', '/data', '--repair-data']).engine).toMatchObject({
+      maxStreams: 10,
+      persistence: { path: '/data/hubbub.aof', fsync: 'always', repair: true },
+    });
+    expect(usage).toContain('--data-dir');
+    expect(usage).toContain('--repair-data');
+  });
+
   it('reads lists, secrets and the Redis URL from the environment', () => {
     const cfg = load([], {
       HUBBUB_API_KEYS: 'key-one-0123456789, key-two-0123456789',
