@@ -442,7 +442,9 @@ export const pusherAppSchema = z.strictObject({
   id: z
     .string()
     .regex(/^[a-z0-9-]{1,16}$/, 'use 1 to 16 of a-z 0-9 -')
-    .describe('App id, as the server SDKs name it in `/apps/:id/...`. Its channels live in the hub namespaces `pusher_<id>` and `pusherp_<id>` (presence), isolated from other apps.'),
+    .describe(
+      'App id, as the server SDKs name it in `/apps/:id/...`. Its channels live in hub namespaces of its own (`pusher_<id>`, `pusherp_<id>`, `pusherc_<id>`, `pusherpc_<id>`), isolated from other apps.',
+    ),
   key: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, 'use 1 to 64 of A-Z a-z 0-9 _ -')
