@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuthGuard } from './auth/index.js';
 import type { Config, NamespaceConfig } from './config/index.js';
-import { BackendHooks, type Hooks, type WebhookFormat, Webhooks } from './hooks/index.js';
+import { BackendHooks, type Hooks, type WebhookFormat, type WebhookObserver, Webhooks } from './hooks/index.js';
 import type {
   ClientInfo,
   Engine,
@@ -159,6 +159,11 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   /** Routes /api/ requests to the HTTP API. */
   useApi(handler: HttpHandler): void {
     this.api = handler;
+  }
+
+  /** Another webhook sender told of the same channel and member facts (protocols/pusher's). */
+  observeWebhooks(observer: WebhookObserver): void {
+    this.webhooks.observe(observer);
   }
 
   /** Serves a second wire protocol on its endpoint, on the same sessions and delivery. */

@@ -12,7 +12,7 @@ import type { Hooks } from './hooks/index.js';
 import { Hub, streamOptions } from './hub.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { CloseCodes } from './protocol/index.js';
-import { PusherClose, PusherHttpApi, PusherProtocol, withPusher } from './protocols/pusher/index.js';
+import { PusherClose, PusherHttpApi, PusherProtocol, PusherWebhooks, withPusher } from './protocols/pusher/index.js';
 import { createTransport } from './transport/index.js';
 import type { Transport, TransportOptions } from './transport/types.js';
 import { systemClock } from './util/clock.js';
@@ -67,7 +67,11 @@ export async function startHub(configured: Config, second: Logger | EmbedOptions
   const api = new HttpApi(config, hub, engine, log);
   const pusherApi = config.pusher.apps.length > 0 ? pusherHttpApi(config, hub, engine, log) : undefined;
   hub.useApi((req) => (req.url.startsWith('/apps/') ? (pusherApi?.handle(req) ?? Promise.resolve(undefined)) : api.handle(req)));
-  if (config.pusher.apps.length > 0) hub.useProtocol(new PusherProtocol(config, log));
+  if (config.pusher.apps.length > 0) {
+    const webhooks = new PusherWebhooks(config, engine, hub.metrics, log);
+    if (webhooks.enabled) hub.observeWebhooks(webhooks);
+    hub.useProtocol(new PusherProtocol(config, log, webhooks.enabled ? webhooks : undefined));
+  }
   const feed = config.demo.enabled ? demoFeed(config, engine, log) : undefined;
   if (feed !== undefined) hub.onInterest((channel, active) => feed.interest(channel, active));
   // The node's name is known once it listens; the console only reads it when it publishes.

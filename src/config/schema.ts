@@ -456,6 +456,18 @@ export const pusherAppSchema = z.strictObject({
   maxClientEventsPerSecond: positiveInt()
     .default(10)
     .describe('Client events (`client-*`) one connection may send per second (Pusher allows 10); more get `pusher:error` 4301.'),
+  webhooks: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/ }).optional().describe("URL the app's Pusher-format webhooks are POSTed to; unset: none."),
+      events: z
+        .array(z.enum(['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event']))
+        .default(['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event'])
+        .describe('Events sent.'),
+    })
+    .prefault({})
+    .describe(
+      "Pusher's webhooks (body `{time_ms, events}`, `X-Pusher-Key`, `X-Pusher-Signature` = HMAC-SHA256 of the body with the app secret), through the webhook outbox: batching and retries as `webhooks.*` says.",
+    ),
   history: z
     .strictObject({
       size: z.number().int().min(0).default(0).describe('Events kept per channel for resume; 0 keeps none.'),

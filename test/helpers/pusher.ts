@@ -36,7 +36,12 @@ export interface PusherHub {
   close(): Promise<void>;
 }
 
-export async function startPusherHub(transport: 'ws' | 'uws', config: Record<string, unknown> = {}): Promise<PusherHub> {
+/** `app`: more settings of APP (e.g. its webhooks). */
+export async function startPusherHub(
+  transport: 'ws' | 'uws',
+  config: Record<string, unknown> = {},
+  app: Record<string, unknown> = {},
+): Promise<PusherHub> {
   const dir = mkdtempSync(join(tmpdir(), 'hubbub-pusher-'));
   const file = join(dir, 'hubbub.json');
   writeFileSync(
@@ -45,7 +50,7 @@ export async function startPusherHub(transport: 'ws' | 'uws', config: Record<str
       logLevel: 'warn',
       server: { transport },
       api: { keys: [API_KEY] },
-      pusher: { apps: [APP, { ...OTHER_APP, history: { size: 100 } }] },
+      pusher: { apps: [{ ...APP, ...app }, { ...OTHER_APP, history: { size: 100 } }] },
       ...config,
     }),
   );

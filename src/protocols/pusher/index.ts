@@ -6,6 +6,7 @@ import { appNamespaces } from './names.js';
 
 export { PusherHttpApi } from './http-api.js';
 export { PusherProtocol } from './protocol.js';
+export { PusherWebhookFormat, PusherWebhooks } from './webhooks.js';
 export { hubChannel, PusherClose, pusherChannel } from './names.js';
 export { sign } from './signature.js';
 

@@ -14,6 +14,7 @@ import { parseNative, pusherError, publicationEvent } from './frames.js';
 import { PresenceMembers } from './members.js';
 import { appPrefixes, PusherClose } from './names.js';
 import { type PusherContext, PusherSession } from './session.js';
+import type { PusherWebhooks } from './webhooks.js';
 import { PUSHER_TOPIC, PusherWire, TopicCounts } from './wire.js';
 
 /** Protocol versions whose connection protocol this endpoint speaks (pusher-js sends 7). */
@@ -31,6 +32,7 @@ export class PusherProtocol implements ProtocolDoor {
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
+    private readonly webhooks?: PusherWebhooks,
   ) {
     for (const app of config.pusher.apps) {
       this.byKey.set(app.key, app);
@@ -71,7 +73,7 @@ export class PusherProtocol implements ProtocolDoor {
   }
 
   private context(hub: CommandHandler): PusherContext {
-    this.ctx ??= { hub, members: this.members, config: this.config };
+    this.ctx ??= { hub, members: this.members, config: this.config, webhooks: this.webhooks };
     return this.ctx;
   }
 

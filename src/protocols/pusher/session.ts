@@ -11,12 +11,14 @@ import { cacheMiss, keptEvent, connectionEstablished, pusherError, pusherEvent, 
 import type { PresenceMembers } from './members.js';
 import { hubChannel, isCache, kindOf, SERVER_TO_USER, USER_ID, validChannel } from './names.js';
 import { sameText, sign, validChannelAuth } from './signature.js';
+import type { PusherWebhooks } from './webhooks.js';
 import type { PusherWire } from './wire.js';
 
 export interface PusherContext {
   hub: CommandHandler;
   members: PresenceMembers;
   config: Config;
+  webhooks: PusherWebhooks | undefined;
 }
 
 /** Pusher's "client event rejected due to rate limit". */
@@ -266,6 +268,7 @@ export class PusherSession extends Session {
     }
     const { answer } = await this.command({ method: 'publish', channel: name, data: { event, data: (data ?? null) as JsonValue } });
     if (!answer.ok) this.wire.raw(pusherError(null, answer.message));
+    else this.ctx.webhooks?.clientEvent(name, event, data ?? null, this.info);
   }
 
   private refuse(channel: string, type: string, error: string, status: number): void {
