@@ -68,15 +68,7 @@ export async function startPusherHub(
   const auth = await authEndpoint(sdk());
   const clients: Pusher[] = [];
   const raw = (key: string, options: Partial<Options> = {}): Pusher => {
-    const p = new PusherClient(key, {
-      cluster: 'mt1',
-      wsHost: '127.0.0.1',
-      wsPort: hub.port,
-      forceTLS: false,
-      enabledTransports: ['ws'],
-      disableStats: true,
-      ...options,
-    });
+    const p = pusherClient(hub.port, key, options);
     clients.push(p);
     return p;
   };
@@ -104,6 +96,19 @@ export async function startPusherHub(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** pusher-js as docs/pusher.md tells users to point it at hubbub (it connects at once). */
+export function pusherClient(port: number, key: string, options: Partial<Options> = {}): Pusher {
+  return new PusherClient(key, {
+    cluster: 'mt1',
+    wsHost: '127.0.0.1',
+    wsPort: port,
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    disableStats: true,
+    ...options,
+  });
 }
 
 /** The app backend's auth endpoint: presence members are `{user_id: user, user_info: {name}}`. */

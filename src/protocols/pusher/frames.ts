@@ -114,11 +114,6 @@ export function translateDirect(frame: string, self: string, positions: boolean)
     }
     case 'disconnect':
       return pusherError(pusherCloseCode(native.code ?? 0), native.reason ?? 'disconnected');
-    case 'resubscribe':
-      // The hub dropped the subscription (e.g. it could not keep up): Pusher's way to say so.
-      return native.channel === undefined
-        ? undefined
-        : subscriptionError(pusherChannel(native.channel), 'HubError', native.reason ?? 'subscription ended', 503);
     default:
       return undefined;
   }

@@ -9,7 +9,7 @@ import { type CommandHandler, type Reply, Session } from '../../session.js';
 import type { Clock } from '../../util/clock.js';
 import { cacheMiss, keptEvent, connectionEstablished, pusherError, pusherEvent, subscriptionError } from './frames.js';
 import type { PresenceMembers } from './members.js';
-import { hubChannel, isCache, kindOf, SERVER_TO_USER, USER_ID, validChannel } from './names.js';
+import { hubChannel, isCache, kindOf, pusherChannel, SERVER_TO_USER, USER_ID, validChannel } from './names.js';
 import { sameText, sign, validChannelAuth } from './signature.js';
 import type { PusherWebhooks } from './webhooks.js';
 import type { PusherWire } from './wire.js';
@@ -50,6 +50,22 @@ export class PusherSession extends Session {
     this.bytes = new TokenBucket(limits.bytes, clock);
     const perSecond = app.maxClientEventsPerSecond;
     this.clientEvents = new TokenBucket({ rate: perSecond, periodMs: 1000, burst: perSecond }, clock);
+    wire.onResubscribe = (channel) => {
+      this.chain = this.chain.then(() => this.resubscribe(channel)).catch((err: unknown) => this.failed(err));
+    };
+  }
+
+  /**
+   * The hub dropped a subscription it could no longer feed in order (a pending buffer overflowed,
+   * publications were lost between nodes). A Pusher client has no way to be asked, so the session
+   * subscribes again for it (already authorized); it misses what fell in between, as Pusher's own
+   * clients do across a reconnect.
+   */
+  private async resubscribe(name: string): Promise<void> {
+    if (!this.isOpen || this.subscriptions.has(name)) return;
+    const { reply, answer } = await this.command({ method: 'subscribe', channel: name });
+    if (answer.ok) reply.after?.();
+    else this.refuse(pusherChannel(name), 'HubError', answer.message, statusOf(answer.code));
   }
 
   get socketId(): string {

@@ -47,9 +47,17 @@ export class PusherWire implements Connection {
     return this.inner.remoteAddress;
   }
 
+  /** The hub dropped a subscription and asks for it again (Pusher clients never would). */
+  onResubscribe: ((channel: string) => void) | undefined;
+
   /** A frame from the hub (native shape): translated, or dropped when Pusher has no such event. */
   send(frame: string | Buffer): boolean {
     const text = typeof frame === 'string' ? frame : frame.toString('utf8');
+    if (text.startsWith('{"push":"resubscribe"')) {
+      const channel = (JSON.parse(text) as { channel?: unknown }).channel;
+      if (typeof channel === 'string') this.onResubscribe?.(channel);
+      return true;
+    }
     const out = translateDirect(text, this.socketId, this.positions);
     return out === undefined ? this.inner.bufferedAmount() === 0 : this.inner.send(out);
   }
