@@ -23,6 +23,8 @@ const PROTOCOLS = new Set(['5', '6', '7']);
 export class PusherProtocol implements ProtocolDoor {
   private readonly byKey = new Map<string, PusherAppConfig>();
   private readonly counts = new TopicCounts();
+  /** This node's Pusher connections by socket id. */
+  private readonly wires = new Map<string, PusherWire>();
   private readonly members = new PresenceMembers();
   private readonly prefix: string;
   /** The namespaces of apps that keep history: their events carry positions. */
@@ -52,6 +54,8 @@ export class PusherProtocol implements ProtocolDoor {
   open(conn: Connection, req: UpgradeRequest, hub: CommandHandler, clock: Clock): Session {
     const wire = new PusherWire(conn, this.counts);
     wire.socketId = `${randomInt(1, 2 ** 47)}.${randomInt(1, 2 ** 47)}`;
+    this.wires.set(wire.socketId, wire);
+    wire.onReleased = () => this.wires.delete(wire.socketId);
     const url = new URL(req.url, 'http://hubbub');
     const key = safeDecode(url.pathname.slice(this.prefix.length));
     const app = this.byKey.get(key);
@@ -84,8 +88,11 @@ export class PusherProtocol implements ProtocolDoor {
     const native = parseNative(frame);
     const event = native === undefined ? undefined : publicationEvent(native, this.positioned.has(ch.namespace));
     if (event === undefined) return;
-    if (event.sender === undefined) return transport.publish(pusherTopic, event.frame);
-    // A client event reaches every subscriber but its sender: one by one, the same bytes to each.
+    // Only a sender that is itself on this topic here must be left out; otherwise (a backend, a
+    // native client, a Pusher client of another node or channel) one topic publish reaches everyone.
+    const sender = event.sender === undefined ? undefined : this.wires.get(event.sender);
+    if (sender === undefined || !sender.topics.has(pusherTopic)) return transport.publish(pusherTopic, event.frame);
+    // Everyone but its sender: one by one, the same bytes to each.
     for (const session of ch.members) {
       const wire = session.conn;
       if (wire instanceof PusherWire && wire.socketId !== event.sender && wire.topics.has(pusherTopic)) wire.raw(event.frame);

@@ -116,8 +116,12 @@ export class PusherWire implements Connection {
     this.inner.terminate();
   }
 
+  /** Told once the connection is gone. */
+  onReleased: (() => void) | undefined;
+
   /** Leaves every topic (the transport drops them at close; the counts must follow). */
   released(): void {
+    this.onReleased?.();
     for (const topic of this.topics) this.counts.remove(topic);
     this.topics.clear();
     this.held.clear();
