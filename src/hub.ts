@@ -359,6 +359,12 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     });
   }
 
+  /** A connection is connected (its connect command, or a protocol that has none, e.g. Pusher's). */
+  opened(session: Session): void {
+    const { client, user } = session.info;
+    this.webhooks.emit({ event: 'connection_opened', client, user, remoteAddress: session.conn.remoteAddress });
+  }
+
   closed(session: Session, code: number, reason: string): void {
     this.sessions.delete(session);
     if (session.connected) {
@@ -478,8 +484,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       if (session.connected) throw new HubError('already_connected', 'this connection is already connected');
       if (!this.operators.admit(session, cmd.token)) await this.auth.authenticate(session, cmd.token, cmd.name);
       session.connected = true;
-      const { client, user } = session.info;
-      this.webhooks.emit({ event: 'connection_opened', client, user, remoteAddress: session.conn.remoteAddress });
+      this.opened(session);
       const result = {
         client: session.info.client,
         user: session.info.user,

@@ -75,6 +75,7 @@ export class PusherSession extends Session {
   start(): void {
     // A Pusher connection has no connect command: it is connected once it has its socket id.
     this.connected = true;
+    this.ctx.hub.opened?.(this);
     this.wire.raw(connectionEstablished(this.socketId, this.ctx.config.pusher.activityTimeoutSec));
   }
 
