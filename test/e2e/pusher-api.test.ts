@@ -1,6 +1,7 @@
 // Pusher's HTTP API through the `pusher` server SDK, against a hubbub process, with pusher-js
 // clients on the receiving end, over both transports.
 
+import { createHash, createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP, next, type PusherHub, startPusherHub, until } from '../helpers/pusher.js';
 
@@ -68,7 +69,7 @@ describe.each(['ws', 'uws'] as const)('Pusher HTTP API over %s', (transport) => 
     bob2.disconnect();
   });
 
-  it('refuses a wrong secret and a stale timestamp with 401, bad input with 400 and big data with 413', async () => {
+  it('refuses a wrong secret, a stale timestamp and a changed body with 401, bad input with 400 and big data with 413', async () => {
     const wrong = h.sdk({ ...APP, secret: 'not-the-secret-0123456789' });
     await expect(wrong.trigger('x', 'e', {})).rejects.toMatchObject({ status: 401 });
     await expect(wrong.get({ path: '/channels' })).rejects.toMatchObject({ status: 401 });
@@ -84,6 +85,15 @@ describe.each(['ws', 'uws'] as const)('Pusher HTTP API over %s', (transport) => 
     expect(stale.status).toBe(401);
     const unknownApp = await fetch(`http://127.0.0.1:${h.port}/apps/nope/channels`);
     expect(unknownApp.status).toBe(404);
+    // A body changed after signing: the signature still matches its query, but body_md5 does not.
+    const signed = '{"name":"e","data":"1","channels":["news"]}';
+    const path = `/apps/${APP.id}/events`;
+    const query = `auth_key=${APP.key}&auth_timestamp=${Math.floor(Date.now() / 1000)}&auth_version=1.0&body_md5=${createHash('md5').update(signed).digest('hex')}`;
+    const signature = createHmac('sha256', APP.secret).update(`POST\n${path}\n${query}`).digest('hex');
+    const url = `http://127.0.0.1:${h.port}${path}?${query}&auth_signature=${signature}`;
+    const post = (body: string) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect((await post(signed)).status).toBe(200);
+    expect((await post(signed.replace('"1"', '"2"'))).status).toBe(401);
   });
 
   it('terminates every connection of a user, and pusher-js does not reconnect', async () => {
