@@ -699,7 +699,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     let data = str(cmd.data);
     if (ns.hooks.publish) data = await this.askPublish(session, cmd);
     const idempotencyKey = scopedKey(who, cmd.idempotencyKey);
-    const options = { ...streamOptions(ns), from: session.info, ...definedOf({ idempotencyKey }) };
+    const from = ns.publisherInfo ? session.info : undefined;
+    const options = { ...streamOptions(ns), ...definedOf({ from, idempotencyKey }) };
     const end = this.metrics.publishLatency.startTimer({ source: 'client' });
     const r = await this.engine.publish(cmd.channel, data, options);
     end();
