@@ -2,7 +2,7 @@
 // index, applies namespace rules, runs every command, and receives the engine's events, which it
 // encodes once and publishes to the transport's topic for the channel.
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { AuthGuard } from './auth/index.js';
 import type { Config, NamespaceConfig } from './config/index.js';
 import { BackendHooks, type Hooks, type WebhookFormat, Webhooks } from './hooks/index.js';
@@ -324,7 +324,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   }
 
   onOpen(conn: Connection, req: UpgradeRequest): Session {
-    const session = new Session(conn, randomUUID(), this, this.config.limits, this.clock);
+    const session = new Session(conn, newClientId(), this, this.config.limits, this.clock);
     session.headers = this.hooks.keptHeaders(req.headers);
     this.sessions.add(session);
     this.metrics.connectionsOpened.inc();
@@ -764,6 +764,14 @@ function scopedKey(who: string, key: string | undefined): string | undefined {
 }
 
 /** Copies the fields that are not undefined (exactOptionalPropertyTypes forbids explicit undefined). */
+/**
+ * A connection's id: 128 random bits as 22 base64url characters (a UUID's 36 spend 14 more bytes
+ * in every publication's `from`, and in memory per connection, for 6 fewer random bits).
+ */
+function newClientId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
 function definedOf<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
