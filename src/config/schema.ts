@@ -158,7 +158,7 @@ export const namespaceSchema = z.strictObject({
     .boolean()
     .default(true)
     .describe(
-      "Attach the publisher (`from`: client id, user, info) to client publications here. Off, every delivery is 67 bytes smaller (more with `info`): for feeds and dashboards whose subscribers do not need to know who published.",
+      "Attach the publisher (`from`: client id, user, info) to client publications here. Off, every delivery is 53 bytes smaller (more with `info`): for feeds and dashboards whose subscribers do not need to know who published.",
     ),
   maxSubscribers: z.number().int().min(0).default(0).describe('Most subscribers per channel on this node; 0: no limit.'),
   publishRate: rateSchema.optional().describe('Per-connection publish limit in this namespace.'),
