@@ -2,7 +2,7 @@
 // index, applies namespace rules, runs every command, and receives the engine's events, which it
 // encodes once and publishes to the transport's topic for the channel.
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { AuthGuard } from './auth/index.js';
 import type { Config, NamespaceConfig } from './config/index.js';
 import { BackendHooks, type Hooks, type WebhookFormat, type WebhookObserver, Webhooks } from './hooks/index.js';
@@ -340,7 +340,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   onOpen(conn: Connection, req: UpgradeRequest): Session {
     const door = this.protocol?.claims(req.url) === true ? this.protocol : undefined;
     const session =
-      door?.open(conn, req, this, this.clock) ?? new Session(conn, randomUUID(), this, this.config.limits, this.clock);
+      door?.open(conn, req, this, this.clock) ?? new Session(conn, newClientId(), this, this.config.limits, this.clock);
     session.headers = this.hooks.keptHeaders(req.headers);
     this.sessions.add(session);
     this.metrics.connectionsOpened.inc();
@@ -720,7 +720,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
     let data = str(cmd.data);
     if (ns.hooks.publish) data = await this.askPublish(session, cmd);
     const idempotencyKey = scopedKey(who, cmd.idempotencyKey);
-    const options = { ...streamOptions(ns), from: session.info, ...definedOf({ idempotencyKey }) };
+    const from = ns.publisherInfo ? session.info : undefined;
+    const options = { ...streamOptions(ns), ...definedOf({ from, idempotencyKey }) };
     const end = this.metrics.publishLatency.startTimer({ source: 'client' });
     const r = await this.engine.publish(cmd.channel, data, options);
     end();
@@ -784,6 +785,14 @@ function scopedKey(who: string, key: string | undefined): string | undefined {
 }
 
 /** Copies the fields that are not undefined (exactOptionalPropertyTypes forbids explicit undefined). */
+/**
+ * A connection's id: 128 random bits as 22 base64url characters (a UUID's 36 spend 14 more bytes
+ * in every publication's `from`, and in memory per connection, for 6 fewer random bits).
+ */
+function newClientId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
 function definedOf<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;

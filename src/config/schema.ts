@@ -154,6 +154,12 @@ export const namespaceSchema = z.strictObject({
   presence: z.boolean().default(false).describe('Track who is subscribed (presence and presence_stats).'),
   joinLeave: z.boolean().default(false).describe('Push join and leave events to subscribers.'),
   clientPublish: z.boolean().default(false).describe('Let clients publish (otherwise only the server API can).'),
+  publisherInfo: z
+    .boolean()
+    .default(true)
+    .describe(
+      "Attach the publisher (`from`: client id, user, info) to client publications here. Off, every delivery is 53 bytes smaller (more with `info`): for feeds and dashboards whose subscribers do not need to know who published.",
+    ),
   maxSubscribers: z.number().int().min(0).default(0).describe('Most subscribers per channel on this node; 0: no limit.'),
   publishRate: rateSchema.optional().describe('Per-connection publish limit in this namespace.'),
   userPublishRate: rateSchema

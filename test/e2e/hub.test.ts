@@ -10,6 +10,7 @@ import { startTestHub, type TestHub, type TransportName } from '../helpers/hub-s
 const namespaces: ConfigInput['namespaces'] = {
   chat: { history: { size: 1000, ttlMs: 0 }, presence: true, joinLeave: true, clientPublish: true },
   small: { history: { size: 3, ttlMs: 0 }, clientPublish: true },
+  feed: { history: { size: 10, ttlMs: 0 }, clientPublish: true, publisherInfo: false },
   quiet: { clientPublish: false },
   capped: { maxSubscribers: 1, clientPublish: true },
   scores: { leaderboard: { clientIncr: true, top: 3, updateIntervalMs: 200 } },
@@ -78,6 +79,20 @@ describe.each(transports)('hub over %s', (transport) => {
     await pub.call('publish', { channel: 'chat:marker', data: 'marker' });
     await sub.until(() => dataOf(sub, 'chat:marker').length === 1);
     expect(dataOf(sub, 'chat:basic')).toHaveLength(3);
+  });
+
+  it('leaves the publisher out of live and recovered publications where the namespace says publisherInfo: false', async () => {
+    const sub = await client();
+    const pub = await client();
+    const { epoch } = (await sub.call('subscribe', { channel: 'feed:cpu' })) as unknown as Position;
+    await pub.call('publish', { channel: 'feed:cpu', data: { v: 1 } });
+    await sub.until(() => dataOf(sub, 'feed:cpu').length === 1);
+    const [live] = sub.pushesOf('pub', 'feed:cpu');
+    expect(live).toEqual({ push: 'pub', channel: 'feed:cpu', offset: 1, epoch, data: { v: 1 } });
+    const late = await client();
+    const recovered = await late.call('subscribe', { channel: 'feed:cpu', since: { offset: 0, epoch } });
+    expect(recovered).toMatchObject({ recovered: true, publications: [{ offset: 1, data: { v: 1 } }] });
+    expect((recovered.publications as Frame[])[0]).not.toHaveProperty('from');
   });
 
   it('answers a batch with every reply in order, and delivers its publication after the subscribe reply', async () => {
