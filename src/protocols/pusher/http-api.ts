@@ -9,6 +9,8 @@ import type { ClientInfo, JsonValue } from '../../engine/types.js';
 import type { Hub } from '../../hub.js';
 import type { Logger } from '../../observability/index.js';
 import { HubError, isHubError } from '../../protocol/index.js';
+import { KeyedRateLimiter } from '../../ratelimit/index.js';
+import { systemClock } from '../../util/clock.js';
 import type { HttpRequest, HttpResponse } from '../../transport/types.js';
 import { appPrefixes, hubChannel, kindOf, pusherChannel, SERVER_TO_USER, USER_ID, validChannel } from './names.js';
 import { sameText, sign } from './signature.js';
@@ -20,6 +22,8 @@ const MAX_EVENT_NAME = 200;
 const MAX_DATA_BYTES = 10 * 1024;
 const MAX_CLOCK_SKEW_SEC = 600;
 const SOCKET_ID = /^\d+\.\d+$/;
+/** Buckets of the rate limiter looked at per request, to forget the full ones. */
+const SWEEP_BUDGET = 16;
 
 type Api = Pick<Hub, 'serverPublish' | 'channelList' | 'disconnectUser' | 'localSubscribers'> & {
   presenceMembers(channel: string): Promise<ClientInfo[]>;
@@ -29,6 +33,7 @@ class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -36,6 +41,9 @@ class ApiError extends Error {
 
 export class PusherHttpApi {
   private readonly byId = new Map<string, PusherAppConfig>();
+  /** `api.rateLimit`, per app for signed requests and per address for refused ones (guessing secrets). */
+  private readonly limiter = new KeyedRateLimiter(systemClock);
+  private readonly policy: Config['api']['rateLimit'];
 
   constructor(
     config: Config,
@@ -44,6 +52,7 @@ export class PusherHttpApi {
     private readonly now: () => number = Date.now,
   ) {
     for (const app of config.pusher.apps) this.byId.set(app.id, app);
+    this.policy = config.api.rateLimit;
   }
 
   async handle(req: HttpRequest): Promise<HttpResponse | undefined> {
@@ -53,11 +62,22 @@ export class PusherHttpApi {
     if (m === null) return undefined;
     try {
       const app = this.byId.get(m[1] as string);
+      this.limiter.sweep(systemClock.now(), SWEEP_BUDGET);
       if (app === undefined) throw new ApiError(404, `unknown app id ${JSON.stringify((m[1] as string).slice(0, 32))}`);
-      this.verify(app, req, path, q === -1 ? '' : req.url.slice(q + 1));
+      try {
+        this.verify(app, req, path, q === -1 ? '' : req.url.slice(q + 1));
+      } catch (err) {
+        this.limit(`denied:${req.remoteAddress}`, 'too many refused requests from this address');
+        throw err;
+      }
+      this.limit(`app:${app.id}`, 'too many requests for this app');
       return json(200, await this.route(app, req, m[2] as string, queryOf(req.url)));
     } catch (err) {
-      if (err instanceof ApiError) return text(err.status, err.message);
+      if (err instanceof ApiError) {
+        const answer = text(err.status, err.message);
+        if (err.retryAfterMs !== undefined) answer.headers = { ...answer.headers, 'retry-after': String(Math.ceil(err.retryAfterMs / 1000)) };
+        return answer;
+      }
       if (isHubError(err)) return text(err.code === 'payload_too_large' ? 413 : err.code === 'unavailable' ? 503 : 400, err.message);
       this.log.error({ err, url: path }, 'pusher api request failed');
       return text(500, 'internal error; retry later');
@@ -135,6 +155,11 @@ export class PusherHttpApi {
       out.occupied = out.occupied === true || users > 0;
     }
     return out;
+  }
+
+  private limit(key: string, message: string): void {
+    const result = this.limiter.allow(key, this.policy);
+    if (!result.allowed) throw new ApiError(429, `${message}; retry later`, result.retryAfterMs);
   }
 
   /** Pusher's request signature, its timestamp window and the body's MD5. */
