@@ -5,6 +5,19 @@ import { createHash, createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP, next, type PusherHub, startPusherHub, until } from '../helpers/pusher.js';
 
+/** A POST signed as the SDKs sign it, with any body text (the SDK itself drops a null body). */
+function signedPost(port: number, route: string, body: string): Promise<Response> {
+  const path = `/apps/${APP.id}${route}`;
+  const md5 = createHash('md5').update(body).digest('hex');
+  const query = `auth_key=${APP.key}&auth_timestamp=${Math.floor(Date.now() / 1000)}&auth_version=1.0&body_md5=${md5}`;
+  const signature = createHmac('sha256', APP.secret).update(`POST\n${path}\n${query}`).digest('hex');
+  return fetch(`http://127.0.0.1:${port}${path}?${query}&auth_signature=${signature}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+}
+
 describe.each(['ws', 'uws'] as const)('Pusher HTTP API over %s', (transport) => {
   let h: PusherHub;
   beforeAll(async () => {
@@ -78,6 +91,9 @@ describe.each(['ws', 'uws'] as const)('Pusher HTTP API over %s', (transport) => 
     const body = (b: unknown) => b as string;
     await expect(sdk.post({ path: '/events', body: body({ name: 'e', data: '{}', channels: ['bad channel!'] }) })).rejects.toMatchObject({ status: 400 });
     await expect(sdk.post({ path: '/batch_events', body: body({ batch: [] }) })).rejects.toMatchObject({ status: 400 });
+    // Regression (found by the fuzz): a body of JSON null was read as an object and answered 500.
+    expect((await signedPost(h.port, '/batch_events', 'null')).status).toBe(400);
+    expect((await signedPost(h.port, '/events', 'null')).status).toBe(400);
     await expect(sdk.trigger('x', 'e', 'y'.repeat(11 * 1024))).rejects.toMatchObject({ status: 413 });
     await expect(sdk.get({ path: '/channels/news/users' })).rejects.toMatchObject({ status: 400 });
     // An old timestamp is refused even with a right signature: a captured request cannot be replayed later.

@@ -3,6 +3,7 @@
 // frames) while a pusher-js control client must receive every server event, once and in order,
 // and the hub must stay up, on both transports.
 
+import { createHash, createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -106,5 +107,41 @@ describe.each(['ws', 'uws'] as const)('Pusher endpoint under hostile frames over
     expect(h.hub.output()).not.toMatch(/connection_handler_failed|command failed/);
     expect(closes['4200']).toBeUndefined();
     control.disconnect();
+  }, 60_000);
+
+  it('answers signed HTTP API requests with hostile bodies and paths with 4xx, never 500, and keeps publishing', async () => {
+    const bodies = fc.sample(
+      fc.oneof(
+        fc.record({ name: value, data: value, channels: fc.oneof(value, fc.array(value, { maxLength: 120 })), socket_id: value }, { requiredKeys: [] }),
+        fc.record({ batch: fc.oneof(value, fc.array(fc.record({ channel: value, name: value, data: value, socket_id: value }, { requiredKeys: [] }), { maxLength: 12 })) }),
+        value,
+      ).map((b) => (b === undefined ? '' : JSON.stringify(b))),
+      { numRuns: 150, seed: 20261208 },
+    );
+    const paths = ['/events', '/batch_events', '/channels', '/channels/%ZZ', '/channels/a%3Bb/users', '/users/%00/terminate_connections', '/channels/presence-x', '/nope'];
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < bodies.length; i++) {
+      const body = bodies[i] as string;
+      const method = i % 3 === 0 ? 'GET' : 'POST';
+      const path = `/apps/${APP.id}${paths[i % paths.length] as string}`;
+      const params = [`auth_key=${APP.key}`, `auth_timestamp=${Math.floor(Date.now() / 1000)}`, 'auth_version=1.0'];
+      if (method === 'POST' && body !== '') params.push(`body_md5=${createHash('md5').update(body).digest('hex')}`);
+      params.push('info=user_count,subscription_count');
+      params.sort();
+      const query = params.join('&');
+      const signature = createHmac('sha256', APP.secret).update(`${method}\n${path}\n${query}`).digest('hex');
+      const res = await fetch(`http://127.0.0.1:${h.port}${path}?${query}&auth_signature=${signature}`, {
+        method,
+        ...(method === 'POST' ? { body, headers: { 'content-type': 'application/json' } } : {}),
+      });
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    }
+    expect([...statuses.keys()].filter((s) => s >= 500), h.hub.output().slice(-3000)).toEqual([]);
+    // Some requests were valid and some refused: the fuzz reached past the signature into the routes.
+    expect(statuses.get(200)).toBeGreaterThan(0);
+    expect(statuses.get(400)).toBeGreaterThan(0);
+    const ok = await h.sdk().trigger('after-fuzz', 'e', {});
+    expect(ok.status).toBe(200);
+    expect(h.hub.output()).not.toMatch(/pusher api request failed/);
   }, 60_000);
 });

@@ -88,7 +88,7 @@ export class PusherHttpApi {
     const post = req.method === 'POST';
     if (post && rest === '/events') return this.events(app, [eventOf(bodyOf(req), true)]);
     if (post && rest === '/batch_events') {
-      const batch = (bodyOf(req) as { batch?: unknown }).batch;
+      const { batch } = bodyOf(req);
       if (!Array.isArray(batch) || batch.length === 0 || batch.length > MAX_BATCH) {
         throw new ApiError(400, `batch must hold 1 to ${MAX_BATCH} events`);
       }
@@ -224,12 +224,15 @@ function userChannel(channel: string): boolean {
   return channel.startsWith(SERVER_TO_USER) && USER_ID.test(channel.slice(SERVER_TO_USER.length));
 }
 
-function bodyOf(req: HttpRequest): unknown {
+function bodyOf(req: HttpRequest): Record<string, unknown> {
+  let body: unknown;
   try {
-    return JSON.parse(req.body.toString('utf8'));
+    body = JSON.parse(req.body.toString('utf8'));
   } catch {
     throw new ApiError(400, 'the body must be JSON');
   }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'the body must be a JSON object');
+  return body as Record<string, unknown>;
 }
 
 function queryOf(url: string): Map<string, string> {
