@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { AuthGuard } from './auth/index.js';
 import type { Config, NamespaceConfig } from './config/index.js';
-import { BackendHooks, type Hooks, type WebhookFormat, Webhooks } from './hooks/index.js';
+import { BackendHooks, type Hooks, type WebhookFormat, type WebhookObserver, Webhooks } from './hooks/index.js';
 import type {
   ClientInfo,
   Engine,
@@ -39,9 +39,10 @@ import { initialState, notAvailable, streamOptions } from './hub/initial-state.j
 import { type OperatorDoor, Operators } from './hub/operators.js';
 import { coalesceBoardUpdate, leaderboardCommand } from './hub/leaderboards.js';
 import { PresenceUpkeep } from './hub/presence-upkeep.js';
+import type { ProtocolDoor } from './hub/protocols.js';
 import { ServerSubscriptions, serverSubscriptionOp } from './hub/server-subs.js';
 
-export { notAvailable, type OperatorDoor, streamOptions };
+export { notAvailable, type OperatorDoor, type ProtocolDoor, streamOptions };
 import { type Clock, systemClock } from './util/clock.js';
 import { globToRegExp } from './util/glob.js';
 
@@ -78,6 +79,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   readonly metrics: Metrics;
   private transport: Transport | undefined;
   private api: HttpHandler | undefined;
+  /** A second wire protocol on its own endpoint (protocols/pusher). */
+  private protocol: ProtocolDoor | undefined;
   private readonly auth: AuthGuard;
   private readonly hooks: BackendHooks;
   private readonly webhooks: Webhooks;
@@ -156,6 +159,17 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   /** Routes /api/ requests to the HTTP API. */
   useApi(handler: HttpHandler): void {
     this.api = handler;
+  }
+
+  /** Another webhook sender told of the same channel and member facts (protocols/pusher's). */
+  observeWebhooks(observer: WebhookObserver): void {
+    this.webhooks.observe(observer);
+  }
+
+  /** Serves a second wire protocol on its endpoint, on the same sessions and delivery. */
+  useProtocol(door: ProtocolDoor): void {
+    this.protocol = door;
+    this.delivery.protocol = door;
   }
 
   /** Calls `listener` when this node gains its first local subscriber of a channel (true) or loses its last (false). */
@@ -324,7 +338,9 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
   }
 
   onOpen(conn: Connection, req: UpgradeRequest): Session {
-    const session = new Session(conn, newClientId(), this, this.config.limits, this.clock);
+    const door = this.protocol?.claims(req.url) === true ? this.protocol : undefined;
+    const session =
+      door?.open(conn, req, this, this.clock) ?? new Session(conn, newClientId(), this, this.config.limits, this.clock);
     session.headers = this.hooks.keptHeaders(req.headers);
     this.sessions.add(session);
     this.metrics.connectionsOpened.inc();
@@ -341,6 +357,12 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       pages: { demo: this.config.demo.enabled, console: this.config.console.enabled, wsPath: this.config.server.path },
       onEngineError: () => this.metrics.engineErrors.inc({ op: 'ping' }),
     });
+  }
+
+  /** A connection is connected (its connect command, or a protocol that has none, e.g. Pusher's). */
+  opened(session: Session): void {
+    const { client, user } = session.info;
+    this.webhooks.emit({ event: 'connection_opened', client, user, remoteAddress: session.conn.remoteAddress });
   }
 
   closed(session: Session, code: number, reason: string): void {
@@ -462,8 +484,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       if (session.connected) throw new HubError('already_connected', 'this connection is already connected');
       if (!this.operators.admit(session, cmd.token)) await this.auth.authenticate(session, cmd.token, cmd.name);
       session.connected = true;
-      const { client, user } = session.info;
-      this.webhooks.emit({ event: 'connection_opened', client, user, remoteAddress: session.conn.remoteAddress });
+      this.opened(session);
       const result = {
         client: session.info.client,
         user: session.info.user,

@@ -12,6 +12,7 @@ import type { Hooks } from './hooks/index.js';
 import { Hub, streamOptions } from './hub.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { CloseCodes } from './protocol/index.js';
+import { PusherClose, PusherHttpApi, PusherProtocol, PusherWebhooks, withPusher } from './protocols/pusher/index.js';
 import { createTransport } from './transport/index.js';
 import type { Transport, TransportOptions } from './transport/types.js';
 import { systemClock } from './util/clock.js';
@@ -54,7 +55,7 @@ function isLogger(x: Logger | EmbedOptions): x is Logger {
 export async function startHub(config: Config, options?: EmbedOptions): Promise<RunningHub>;
 export async function startHub(config: Config, log: Logger, options?: StartOptions): Promise<RunningHub>;
 export async function startHub(configured: Config, second: Logger | EmbedOptions = {}, third: StartOptions = {}): Promise<RunningHub> {
-  const config = withDemo(configured);
+  const config = withPusher(withDemo(configured));
   const [log, options] = isLogger(second) ? [second, third] : [second.logger ?? createLogger(config.logLevel), second];
   const engine = options.engine ?? createEngine(config.engine, undefined, log);
   const hub = new Hub(config, engine, log, {
@@ -64,7 +65,13 @@ export async function startHub(configured: Config, second: Logger | EmbedOptions
   await engine.start(hub);
   await hub.start();
   const api = new HttpApi(config, hub, engine, log);
-  hub.useApi((req) => api.handle(req));
+  const pusherApi = config.pusher.apps.length > 0 ? pusherHttpApi(config, hub, engine, log) : undefined;
+  hub.useApi((req) => (req.url.startsWith('/apps/') ? (pusherApi?.handle(req) ?? Promise.resolve(undefined)) : api.handle(req)));
+  if (config.pusher.apps.length > 0) {
+    const webhooks = new PusherWebhooks(config, engine, hub.metrics, log);
+    if (webhooks.enabled) hub.observeWebhooks(webhooks);
+    hub.useProtocol(new PusherProtocol(config, log, webhooks.enabled ? webhooks : undefined));
+  }
   const feed = config.demo.enabled ? demoFeed(config, engine, log) : undefined;
   if (feed !== undefined) hub.onInterest((channel, active) => feed.interest(channel, active));
   // The node's name is known once it listens; the console only reads it when it publishes.
@@ -77,7 +84,7 @@ export async function startHub(configured: Config, second: Logger | EmbedOptions
   let transport: Transport;
   let port: number;
   try {
-    transport = createTransport(server.transport, transportOptions(server, hub), log);
+    transport = createTransport(server.transport, transportOptions(config, hub), log);
     hub.attach(transport);
     port = await transport.listen();
   } catch (err) {
@@ -108,7 +115,7 @@ export async function startHub(configured: Config, second: Logger | EmbedOptions
   };
 }
 
-function transportOptions(server: Config['server'], hub: Hub): TransportOptions {
+function transportOptions({ server, pusher }: Config, hub: Hub): TransportOptions {
   return {
     host: server.host,
     port: server.port,
@@ -125,8 +132,24 @@ function transportOptions(server: Config['server'], hub: Hub): TransportOptions 
     maxConnections: server.maxConnections + HANDSHAKE_HEADROOM,
     maxConnectionsPerIp: server.maxConnectionsPerIp + HANDSHAKE_HEADROOM,
     trustProxy: server.trustProxy,
+    secondEndpoint: pusher.apps.length === 0 ? undefined : {
+      prefix: pusher.path,
+      slowConsumerCode: PusherClose.overCapacity,
+      noPongCode: PusherClose.pongNotReceived,
+    },
     hooks: hub,
   };
+}
+
+function pusherHttpApi(config: Config, hub: Hub, engine: Engine, log: Logger): PusherHttpApi {
+  const door = {
+    serverPublish: hub.serverPublish.bind(hub),
+    channelList: hub.channelList.bind(hub),
+    disconnectUser: hub.disconnectUser.bind(hub),
+    localSubscribers: hub.localSubscribers.bind(hub),
+    presenceMembers: (channel: string) => engine.presence(channel),
+  };
+  return new PusherHttpApi(config, door, log);
 }
 
 function demoFeed(config: Config, engine: Engine, log: Logger): DemoFeed {

@@ -43,6 +43,8 @@ export interface CommandHandler {
   /** Handles one admitted command; never rejects. */
   handle(session: Session, command: Command): Promise<Reply>;
   closed(session: Session, code: number, reason: string): void;
+  /** A connection is connected without a connect command (a protocol that has none, e.g. Pusher's). */
+  opened?(session: Session): void;
   /** A text frame came in (for metrics). */
   received?(bytes: number, commands: number): void;
   /** Handling this connection threw: log and count it; the session then closes with 1011. */

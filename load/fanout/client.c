@@ -6,9 +6,12 @@
 // receive buffers (frames split across reads, 7/16/64-bit lengths), and JSON is never parsed; the
 // publish timestamp is pulled out of a payload with memmem.
 //
-// Protocols: `bare` (subscribers only connect; the publisher's URL gets `?pub=1`) and `hubbub`
+// Protocols: `bare` (subscribers only connect; the publisher's URL gets `?pub=1`), `hubbub`
 // (every connection sends {"method":"connect"}, subscribers then {"method":"subscribe"}, each
-// waiting for its reply; publishes are acknowledged with {"id":N,"result":...}).
+// waiting for its reply; publishes are acknowledged with {"id":N,"result":...}) and `pusher`
+// (subscribers speak the Pusher protocol on --sub-path: they wait for pusher:connection_established,
+// send pusher:subscribe for --sub-channel and wait for subscription_succeeded; the publisher speaks
+// hubbub's protocol on --path and publishes to --channel, the hub channel of that Pusher channel).
 //
 // Modes: `throughput` publishes as fast as the window allows: at most W publishes' worth of
 // deliveries (W * N frames, summed over all subscribers) may be outstanding, and for hubbub at most
@@ -79,6 +82,9 @@ static const char *opt_pub_query = "";
 static const char *opt_channel = "bench:fanout";
 static int opt_subs = 1000;
 static int opt_hubbub = 0;
+static int opt_pusher = 0;
+static const char *opt_sub_path = "/app/bench-key?protocol=7";
+static const char *opt_sub_channel = "bench";
 static int opt_latency_mode = 0;
 static long opt_warmup_ms = 1000;
 static long opt_duration_ms = 5000;
@@ -453,7 +459,8 @@ static void send_handshake(conn_t *c) {
   int n = snprintf(req, sizeof req,
                    "GET %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                   opt_path, c->is_pub && *opt_pub_query ? "?" : "", c->is_pub ? opt_pub_query : "", opt_host,
+                   opt_pusher && !c->is_pub ? opt_sub_path : opt_path, c->is_pub && *opt_pub_query ? "?" : "",
+                   c->is_pub ? opt_pub_query : "", opt_host,
                    opt_port);
   conn_send(c, req, (size_t)n);
   c->state = ST_HANDSHAKE;
@@ -472,7 +479,9 @@ static void became_ready(conn_t *c) {
 }
 
 static void after_upgrade(conn_t *c) {
-  if (opt_hubbub) {
+  if (opt_pusher && !c->is_pub) {
+    c->state = ST_WAIT_CONNECT; // the server speaks first: pusher:connection_established
+  } else if (opt_hubbub) {
     send_text(c, "{\"id\":1,\"method\":\"connect\"}");
     c->state = ST_WAIT_CONNECT;
   } else {
@@ -635,6 +644,19 @@ static int on_frame(conn_t *c, int opcode, const unsigned char *p, size_t avail,
     return 1;
   case ST_WAIT_CONNECT:
   case ST_WAIT_SUB:
+    if (opt_pusher && !c->is_pub) {
+      if (has(p, avail, "pusher:error") || has(p, avail, "subscription_error"))
+        fatal("connection %d: pusher refused: %.*s", i, avail > 300 ? 300 : (int)avail, p);
+      if (c->state == ST_WAIT_CONNECT && has(p, avail, "pusher:connection_established")) {
+        char sub[256];
+        snprintf(sub, sizeof sub, "{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"%s\"}}", opt_sub_channel);
+        send_text(c, sub);
+        c->state = ST_WAIT_SUB;
+      } else if (c->state == ST_WAIT_SUB && has(p, avail, "subscription_succeeded")) {
+        became_ready(c);
+      }
+      return 1;
+    }
     if (has(p, avail, "\"error\"")) fatal("connection %d: hubbub refused: %.*s", i, avail > 300 ? 300 : (int)avail, p);
     if (!has(p, avail, "\"result\"")) return 1; // not the reply we wait for
     if (c->state == ST_WAIT_CONNECT && !c->is_pub) {
@@ -751,7 +773,8 @@ static void on_writable(conn_t *c) {
 // ---- main ----
 static void usage(void) {
   fprintf(stderr,
-          "usage: fanout-client --port P [--host 127.0.0.1] [--path /] [--pub-query pub=1] [--proto bare|hubbub]\n"
+          "usage: fanout-client --port P [--host 127.0.0.1] [--path /] [--pub-query pub=1] [--proto bare|hubbub|pusher]\n"
+          "  [--sub-path /app/bench-key?protocol=7] [--sub-channel bench]\n"
           "  [--channel bench:fanout] [--subs 1000] [--mode throughput|latency] [--window 10] [--rate 100]\n"
           "  [--payload 100] [--sample 1] [--warmup-ms 1000] [--duration-ms 5000] [--drain-ms 3000]\n"
           "  [--setup-timeout-ms 60000] [--server-pid PID] [--concurrency 64] [--coalesce-us 0] [--progress 0|1]\n");
@@ -775,9 +798,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--path")) opt_path = v;
     else if (!strcmp(a, "--pub-query")) opt_pub_query = v;
     else if (!strcmp(a, "--channel")) opt_channel = v;
+    else if (!strcmp(a, "--sub-path")) opt_sub_path = v;
+    else if (!strcmp(a, "--sub-channel")) opt_sub_channel = v;
     else if (!strcmp(a, "--subs")) opt_subs = (int)num(v);
     else if (!strcmp(a, "--proto")) {
       if (!strcmp(v, "hubbub")) opt_hubbub = 1;
+      else if (!strcmp(v, "pusher")) opt_hubbub = opt_pusher = 1; // the publisher speaks hubbub's protocol
       else if (strcmp(v, "bare")) usage();
     } else if (!strcmp(a, "--mode")) {
       if (!strcmp(v, "latency")) opt_latency_mode = 1;
@@ -941,7 +967,7 @@ int main(int argc, char **argv) {
 
   printf("{\"ok\":true,\"mode\":\"%s\",\"proto\":\"%s\",\"subs\":%d,\"seconds\":%.3f,\"deliveries\":%llu,"
          "\"deliveriesPerSec\":%.0f,\"publishes\":%llu,\"publishesPerSec\":%.1f,",
-         opt_latency_mode ? "latency" : "throughput", opt_hubbub ? "hubbub" : "bare", opt_subs, secs,
+         opt_latency_mode ? "latency" : "throughput", opt_pusher ? "pusher" : opt_hubbub ? "hubbub" : "bare", opt_subs, secs,
          (unsigned long long)win_recv, (double)win_recv / secs, (unsigned long long)win_pubs,
          (double)win_pubs / secs);
   printf("\"p50Ms\":%.3f,\"p90Ms\":%.3f,\"p99Ms\":%.3f,\"p999Ms\":%.3f,\"maxMs\":%.3f,\"latencySamples\":%llu,"

@@ -1,13 +1,14 @@
 // `npm run bench:fanout`: deliveries per second and publish-to-receive latency for one publisher
 // and N subscribers (default 1,000) of one channel, for bare uWS (the ceiling), bare ws, hubbub on
-// uWS and hubbub on ws. Each row starts its server pinned to one core (`taskset -c 1`), runs the C
+// uWS and hubbub on ws, and hubbub's Pusher endpoint on both (the same channel size and client, its
+// subscribers speaking the Pusher protocol). Each row starts its server pinned to one core (`taskset -c 1`), runs the C
 // load client (load/fanout/client.c, built here with gcc into load/bin/) pinned to the other
 // (`taskset -c 0`), and stops the server. Modes: `throughput` (publish as fast as a window of
 // in-flight publishes allows) and `latency` (fixed publish rate, default 100/s).
 //
 // Options: --record (rewrite the bench:fanout section of docs/benchmarks.md, or write
 // docs/benchmarks-fanout-draft.md when the markers are absent), --only bare-uws,bare-ws,hubbub-uws,
-// hubbub-ws, --modes throughput,latency, --subs N, --window W (default per transport), --repeat N
+// hubbub-ws,pusher-uws,pusher-ws, --modes throughput,latency, --subs N, --window W (default per transport), --repeat N
 // (runs per row, each on a fresh server, median reported; default 3), --rate R, --payload BYTES,
 // --warmup-ms, --duration-ms, --sample K (latency parsed on 1 frame in K), --no-pin, --retries N
 // (run a row again when other processes used the CPU meanwhile; default 2), --coalesce-us US
@@ -36,7 +37,11 @@ const HUB_CONFIG_JSON = {
   server: { host: '127.0.0.1', maxConnectionsPerIp: 100_000 },
   limits: { commands: { rate: 1e9, burst: 1e9 }, bytes: { rate: 1e12, burst: 1e12 } },
   namespaces: { bench: { clientPublish: true } },
+  // The Pusher rows: subscribers on /app/bench-key, channel `bench` (hub channel pusher_bench:bench).
+  pusher: { apps: [{ id: 'bench', key: 'bench-key', secret: 'bench-secret-0123456789' }] },
 };
+/** What the Pusher rows' client is told: subscribers' endpoint and channel, the publisher's hub channel. */
+const PUSHER_CLIENT_ARGS = ['--sub-path', '/app/bench-key?protocol=7', '--sub-channel', 'bench', '--channel', 'pusher_bench:bench'];
 const DOC = path.join(ROOT, 'docs/benchmarks.md');
 const DRAFT = path.join(ROOT, 'docs/benchmarks-fanout-draft.md');
 const BEGIN = '<!-- bench:fanout:begin -->';
@@ -68,7 +73,7 @@ const WS_WINDOW = 20;
 const THROUGHPUT_COALESCE_US = 10_000;
 
 type Mode = 'throughput' | 'latency';
-type ServerKey = 'bare-uws' | 'bare-ws' | 'hubbub-uws' | 'hubbub-ws';
+type ServerKey = 'bare-uws' | 'bare-ws' | 'hubbub-uws' | 'hubbub-ws' | 'pusher-uws' | 'pusher-ws';
 
 interface Options {
   record: boolean;
@@ -92,7 +97,9 @@ interface Options {
 interface ServerSpec {
   key: ServerKey;
   label: string;
-  proto: 'bare' | 'hubbub';
+  proto: 'bare' | 'hubbub' | 'pusher';
+  /** More arguments for the load client. */
+  clientArgs?: string[];
   /** Throughput-mode window (publishes in flight): enough to keep this transport's core busy. */
   window: number;
   wsPath: string;
@@ -190,6 +197,30 @@ const SERVERS: ServerSpec[] = [
     argv: () => ['node', 'dist/cli.js', '--config', HUB_CONFIG],
     env: (port) => ({ HUBBUB_PORT: String(port), HUBBUB_TRANSPORT: 'ws', HUBBUB_LOG_LEVEL: 'warn' }),
     skipHint: 'is dist/ built from a hub with the WebSocket server (`npm run build`)?',
+  },
+  {
+    key: 'pusher-uws',
+    label: 'hubbub Pusher on uWS',
+    proto: 'pusher',
+    clientArgs: PUSHER_CLIENT_ARGS,
+    window: UWS_WINDOW,
+    wsPath: '/ws',
+    pubQuery: '',
+    argv: () => ['node', 'dist/cli.js', '--config', HUB_CONFIG],
+    env: (port) => ({ HUBBUB_PORT: String(port), HUBBUB_TRANSPORT: 'uws', HUBBUB_LOG_LEVEL: 'warn' }),
+    skipHint: 'is dist/ built from a hub with the Pusher endpoint (`npm run build`)?',
+  },
+  {
+    key: 'pusher-ws',
+    label: 'hubbub Pusher on ws',
+    proto: 'pusher',
+    clientArgs: PUSHER_CLIENT_ARGS,
+    window: WS_WINDOW,
+    wsPath: '/ws',
+    pubQuery: '',
+    argv: () => ['node', 'dist/cli.js', '--config', HUB_CONFIG],
+    env: (port) => ({ HUBBUB_PORT: String(port), HUBBUB_TRANSPORT: 'ws', HUBBUB_LOG_LEVEL: 'warn' }),
+    skipHint: 'is dist/ built from a hub with the Pusher endpoint (`npm run build`)?',
   },
 ];
 
@@ -449,6 +480,7 @@ async function runClient(opts: Options, spec: ServerSpec, mode: Mode, port: numb
     ['--server-pid', String(serverPid)],
     ['--coalesce-us', String(mode === 'throughput' ? (opts.coalesceUs ?? THROUGHPUT_COALESCE_US) : 0)],
     spec.pubQuery ? ['--pub-query', spec.pubQuery] : [],
+    spec.clientArgs ?? [],
   ].flat();
   const client = startChild(args, {}, opts.pin ? CLIENT_CPU : undefined);
   const out = tail(client.stdout, 20_000);
@@ -633,6 +665,27 @@ function ratios(rows: Row[]): string {
       get('bare-ws', 'throughput')?.deliveriesPerSec,
       '>= 1.0',
       (x) => x >= 1.0,
+    ),
+    line(
+      'Pusher / native protocol on uWS deliveries/s (throughput)',
+      get('pusher-uws', 'throughput')?.deliveriesPerSec,
+      get('hubbub-uws', 'throughput')?.deliveriesPerSec,
+      '>= 0.9',
+      (x) => x >= 0.9,
+    ),
+    line(
+      'Pusher / native protocol on ws deliveries/s (throughput)',
+      get('pusher-ws', 'throughput')?.deliveriesPerSec,
+      get('hubbub-ws', 'throughput')?.deliveriesPerSec,
+      '>= 0.9',
+      (x) => x >= 0.9,
+    ),
+    line(
+      'Pusher p99 / native p99 on uWS (latency mode)',
+      get('pusher-uws', 'latency')?.p99Ms,
+      get('hubbub-uws', 'latency')?.p99Ms,
+      '<= 1.1',
+      (x) => x <= 1.1,
     ),
     line(
       'hubbub-uWS p99 / bare-uWS p99 (latency mode)',

@@ -15,6 +15,7 @@ interface JsonSchema {
   minimum?: number;
   exclusiveMinimum?: number;
   additionalProperties?: JsonSchema | boolean;
+  items?: JsonSchema;
 }
 
 function typeOf(s: JsonSchema): string {
@@ -53,6 +54,8 @@ function rows(
       sections.push([path, prop]);
       continue;
     }
+    // A list of objects (e.g. pusher.apps) gets a section for the fields of each entry.
+    if (prop.type === 'array' && prop.items?.properties) sections.push([path, prop]);
     const value = prop.default ?? fallback;
     const def = value === undefined ? 'none' : `\`${JSON.stringify(value)}\``;
     out.push(`| \`${path}\` | ${typeOf(prop)} | ${def} | ${prop.description ?? ''} |`);
@@ -81,6 +84,10 @@ export function renderConfigDocs(): string {
   ];
   for (const [path, section] of sections) {
     lines.push('', `## \`${path}\``, '', section.description ?? '', '');
+    if (section.items?.properties) {
+      lines.push('Each entry:', '', ...table(section.items, `${path}[].`, sections));
+      continue;
+    }
     if (typeof section.additionalProperties === 'object') {
       lines.push(...table(section.additionalProperties, `${path}.<name>.`, sections), '');
       lines.push('Default:', '', '```json', JSON.stringify(section.default, null, 2), '```');

@@ -2,7 +2,20 @@
 
 import { type Config, configSchema } from './schema.js';
 
-export type { AuthConfig, Capability, Caps, Config, ConfigInput, HooksConfig, MemoryEngineConfig, NamespaceConfig, WebhookEventName, WebhooksConfig } from './schema.js';
+export type {
+  AuthConfig,
+  Capability,
+  Caps,
+  Config,
+  ConfigInput,
+  HooksConfig,
+  MemoryEngineConfig,
+  NamespaceConfig,
+  PusherAppConfig,
+  PusherConfig,
+  WebhookEventName,
+  WebhooksConfig,
+} from './schema.js';
 export { capabilityNames, capsSchema, configSchema, memoryEngineSchema, namespaceSchema, webhookEventNames } from './schema.js';
 
 export class ConfigError extends Error {

@@ -444,6 +444,72 @@ export const consoleSchema = z.strictObject({
     .describe("How often each node publishes its numbers to the console's internal channel, while a console is watching."),
 });
 
+export const pusherAppSchema = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[a-z0-9-]{1,16}$/, 'use 1 to 16 of a-z 0-9 -')
+    .describe(
+      'App id, as the server SDKs name it in `/apps/:id/...`. Its channels live in hub namespaces of its own (`pusher_<id>`, `pusherp_<id>`, `pusherc_<id>`, `pusherpc_<id>`), isolated from other apps.',
+    ),
+  key: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'use 1 to 64 of A-Z a-z 0-9 _ -')
+    .describe('App key: clients connect to `/app/<key>`; auth signatures start with it.'),
+  secret: z
+    .string()
+    .min(16, 'use at least 16 characters')
+    .describe('Signs channel authorizations and HTTP API requests; only the app backend and hubbub know it.'),
+  maxClientEventsPerSecond: positiveInt()
+    .default(10)
+    .describe('Client events (`client-*`) one connection may send per second (Pusher allows 10); more get `pusher:error` 4301.'),
+  webhooks: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/ }).optional().describe("URL the app's Pusher-format webhooks are POSTed to; unset: none."),
+      events: z
+        .array(z.enum(['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event']))
+        .default(['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event'])
+        .describe('Events sent.'),
+    })
+    .prefault({})
+    .describe(
+      "Pusher's webhooks (body `{time_ms, events}`, `X-Pusher-Key`, `X-Pusher-Signature` = HMAC-SHA256 of the body with the app secret), through the webhook outbox: batching and retries as `webhooks.*` says.",
+    ),
+  history: z
+    .strictObject({
+      size: z.number().int().min(0).default(0).describe('Events kept per channel for resume; 0 keeps none.'),
+      ttlMs: ms().default(0).describe('Drop kept events older than this; 0: only the size limit.'),
+    })
+    .prefault({})
+    .describe(
+      "History of the app's channels: events then carry their position (`hubbub: {offset, epoch}`, which pusher-js ignores) and a client may resume from one (docs/pusher.md).",
+    ),
+});
+
+export const pusherSchema = z.strictObject({
+  apps: z
+    .array(pusherAppSchema)
+    .default([])
+    .superRefine((apps, ctx) => {
+      for (const field of ['id', 'key'] as const) {
+        const seen = new Set<string>();
+        for (const app of apps) {
+          if (seen.has(app[field])) ctx.addIssue({ code: 'custom', message: `two apps have the ${field} ${JSON.stringify(app[field])}` });
+          seen.add(app[field]);
+        }
+      }
+    })
+    .describe('Pusher apps (`[{ id, key, secret }]`). None: the Pusher endpoint is off. See docs/pusher.md.'),
+  path: z
+    .string()
+    .regex(/^\/([A-Za-z0-9_-]+\/)+$/, 'a path like /app/')
+    .default('/app/')
+    .describe('Pusher clients connect to this path followed by the app key (`/app/<key>`), as pusher-js does.'),
+  activityTimeoutSec: positiveInt()
+    .max(120)
+    .default(120)
+    .describe('Told to Pusher clients at connect: after this many seconds without a message they send `pusher:ping`.'),
+});
+
 export const configSchema = z
   .object({
     logLevel: z
@@ -478,6 +544,7 @@ export const configSchema = z
       .describe('Prometheus metrics.'),
     demo: demoSchema.prefault({}).describe('The demo pages and their namespaces.'),
     console: consoleSchema.prefault({}).describe('The operator console.'),
+    pusher: pusherSchema.prefault({}).describe('The Pusher protocol endpoint (pusher-js, Laravel Echo, the Pusher server SDKs).'),
     namespaces: z
       .record(z.string().regex(/^[a-z0-9_-]{1,32}$/), namespaceSchema)
       .default(() => ({
@@ -494,6 +561,8 @@ export type MemoryEngineConfig = z.infer<typeof memoryEngineSchema>;
 export type PersistenceConfig = NonNullable<MemoryEngineConfig['persistence']>;
 export type RedisEngineConfig = z.infer<typeof redisEngineSchema>;
 export type NamespaceConfig = z.infer<typeof namespaceSchema>;
+export type PusherConfig = z.infer<typeof pusherSchema>;
+export type PusherAppConfig = z.infer<typeof pusherAppSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type Capability = (typeof capabilityNames)[number];
 export type Caps = z.infer<typeof capsSchema>;

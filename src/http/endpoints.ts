@@ -42,7 +42,8 @@ async function route(req: HttpRequest, at: Endpoints): Promise<HttpResponse> {
   if (get && path === '/metrics' && at.metrics !== undefined) {
     return { status: 200, headers: { 'content-type': at.metrics.contentType }, body: await at.metrics.text() };
   }
-  if (path.startsWith('/api/') && at.api !== undefined) {
+  // /apps/ is Pusher's HTTP API (protocols/pusher), served by the same handler.
+  if ((path.startsWith('/api/') || path.startsWith('/apps/')) && at.api !== undefined) {
     const out = await at.api(req);
     if (out !== undefined) return out;
   }

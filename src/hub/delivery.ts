@@ -6,6 +6,7 @@
 import type { NamespaceConfig } from '../config/index.js';
 import type { Engine, Publication, StreamPosition } from '../engine/types.js';
 import type { Logger, Metrics } from '../observability/index.js';
+import type { ProtocolDoor } from './protocols.js';
 import { publicationFrame } from '../protocol/index.js';
 import type { Session, Subscription } from '../session.js';
 import type { Transport } from '../transport/types.js';
@@ -45,6 +46,8 @@ export interface DeliveryOptions {
 export class Delivery {
   readonly channels = new Map<string, Channel>();
   transport: Transport | undefined;
+  /** Another wire protocol's fan-out (protocols/pusher), which encodes each frame once more for its subscribers. */
+  protocol: ProtocolDoor | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -124,6 +127,7 @@ export class Delivery {
   /** One publish to the transport topic; counted as one frame per local subscriber. */
   fanOut(ch: Channel, topic: string, frame: string): void {
     this.transport?.publish(topic, frame);
+    if (this.protocol !== undefined && this.transport !== undefined) this.protocol.fanOut(ch, topic, frame, this.transport);
     const n = ch.members.size;
     this.metrics.messagesOut.inc(n);
     this.metrics.bytesOut.inc(n * frame.length);

@@ -1,7 +1,7 @@
 // Transport options with their defaults applied once, plus the answers both transports give for an
 // HTTP request they refuse before it reaches the hub, in the hub's JSON error shape.
 
-import type { TransportOptions } from './types.js';
+import type { EndpointCodes, TransportOptions } from './types.js';
 
 export type ResolvedOptions = Required<TransportOptions>;
 
@@ -10,6 +10,7 @@ const DEFAULTS = {
   maxConnections: Number.POSITIVE_INFINITY,
   maxConnectionsPerIp: Number.POSITIVE_INFINITY,
   trustProxy: [] as readonly string[],
+  secondEndpoint: undefined,
 };
 
 export function resolveOptions(options: TransportOptions): ResolvedOptions {
@@ -18,6 +19,16 @@ export function resolveOptions(options: TransportOptions): ResolvedOptions {
     throw new TypeError(`handshakeTimeoutMs must be a positive number of milliseconds, got ${resolved.handshakeTimeoutMs}`);
   }
   return resolved;
+}
+
+/** The close codes for a WebSocket on `path`, or undefined when no endpoint serves it (404). */
+export function endpointCodes(options: ResolvedOptions, path: string): EndpointCodes | undefined {
+  if (path === options.path) return { slowConsumer: options.slowConsumerCode, noPong: options.noPongCode };
+  const second = options.secondEndpoint;
+  if (second !== undefined && path.startsWith(second.prefix) && path.length > second.prefix.length) {
+    return { slowConsumer: second.slowConsumerCode, noPong: second.noPongCode };
+  }
+  return undefined;
 }
 
 export interface Answer {

@@ -96,7 +96,25 @@ export interface TransportOptions {
   maxConnectionsPerIp?: number;
   /** Proxies whose X-Forwarded-For names the client: exact IPs, CIDRs, or `loopback`. Default none. */
   trustProxy?: readonly string[];
+  /**
+   * A second WebSocket endpoint: every path starting with `prefix` (the Pusher protocol's
+   * `/app/:key`), whose protocol reads close codes differently. Default: none.
+   */
+  secondEndpoint?: SecondEndpoint | undefined;
   hooks: TransportHooks;
+}
+
+export interface SecondEndpoint {
+  /** Paths starting with this (e.g. `/app/`). */
+  prefix: string;
+  slowConsumerCode: number;
+  noPongCode: number;
+}
+
+/** The close codes a connection gets for what the transport itself decides. */
+export interface EndpointCodes {
+  slowConsumer: number;
+  noPong: number;
 }
 
 export interface Transport {

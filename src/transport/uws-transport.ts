@@ -24,10 +24,18 @@ import type * as uws from '@btc-vision/uwebsockets.js';
 import { ConnectionLedger, isRefusal, type Slot } from './admission.js';
 import { settleSend } from './backpressure.js';
 import { ClientAddresses } from './client-address.js';
-import { payloadTooLarge, type ResolvedOptions, resolveOptions } from './options.js';
+import { endpointCodes, payloadTooLarge, type ResolvedOptions, resolveOptions } from './options.js';
 import { consultUpgrade } from './upgrade.js';
 import type { Logger } from '../observability/logger.js';
-import type { Connection, ConnectionListener, HttpRequest, Transport, TransportOptions, UpgradeRequest } from './types.js';
+import type {
+  Connection,
+  ConnectionListener,
+  EndpointCodes,
+  HttpRequest,
+  Transport,
+  TransportOptions,
+  UpgradeRequest,
+} from './types.js';
 
 export type UwsModule = typeof uws;
 type UwsSocket = uws.WebSocket<UserData>;
@@ -36,6 +44,7 @@ interface UserData {
   /** Until open: the request's headers are not kept for the connection's lifetime. */
   upgrade: UpgradeRequest | undefined;
   readonly slot: Slot;
+  readonly codes: EndpointCodes;
   conn: UwsConnection | undefined;
 }
 
@@ -115,7 +124,7 @@ export class UwsTransport implements Transport {
     // can read); above them uWS drops the socket without one, which the listener still learns as ours.
     this.hardLimit = 2 * options.maxBackpressureBytes;
     this.app = uws.App();
-    this.app.ws<UserData>(options.path, {
+    const behavior: uws.WebSocketBehavior<UserData> = {
       maxPayloadLength: 2 * options.maxPayloadBytes,
       maxBackpressure: this.hardLimit,
       // Without it uWS silently skips frames for a socket over the limit, leaving a gap the client
@@ -130,7 +139,10 @@ export class UwsTransport implements Transport {
       // 20.57 says when it drops a frame (a publish too) over maxBackpressure; 20.30 ignores this.
       dropped: (ws) => ws.getUserData().conn?.onDropped(),
       close: (ws, code, message) => ws.getUserData().conn?.onClosed(code, Buffer.from(message).toString('utf8')),
-    });
+    };
+    this.app.ws<UserData>(options.path, behavior);
+    // The second endpoint (Pusher's /app/:key) is the same socket handling on more paths.
+    if (options.secondEndpoint !== undefined) this.app.ws<UserData>(`${options.secondEndpoint.prefix}*`, behavior);
     this.app.any('/*', (res, req) => this.onRequest(res, req));
   }
 
@@ -236,7 +248,7 @@ export class UwsTransport implements Transport {
       const limit = this.options.maxBackpressureBytes;
       for (const conn of this.conns) {
         const buffered = conn.sample();
-        if (buffered > limit) conn.close(this.options.slowConsumerCode, 'slow consumer');
+        if (buffered > limit) conn.close(conn.codes.slowConsumer, 'slow consumer');
       }
     }
     this.wroteBefore = this.wroteNow;
@@ -269,6 +281,8 @@ export class UwsTransport implements Transport {
       headers,
     };
     if (this.closing) return refuse(res, 503, 'shutting down');
+    const codes = endpointCodes(this.options, pathOf(upgrade.url));
+    if (codes === undefined) return refuse(res, 404, 'not found');
     // Requests still sending their bodies count here, as half-open sockets do on ws.
     const slot = this.ledger.admit(upgrade.remoteAddress);
     if (isRefusal(slot)) return refuse(res, slot.status, slot.message);
@@ -277,7 +291,7 @@ export class UwsTransport implements Transport {
       slot.release();
       return refuse(res, refusal.status, refusal.message);
     }
-    const data: UserData = { upgrade, slot, conn: undefined };
+    const data: UserData = { upgrade, slot, codes, conn: undefined };
     res.upgrade(
       data,
       headers['sec-websocket-key'] ?? '',
@@ -294,7 +308,7 @@ export class UwsTransport implements Transport {
     const upgrade = data.upgrade as UpgradeRequest;
     data.upgrade = undefined;
     data.slot.opened(upgrade.remoteAddress);
-    const conn = new UwsConnection(this, ws, upgrade.remoteAddress, data.slot);
+    const conn = new UwsConnection(this, ws, upgrade.remoteAddress, data.slot, data.codes);
     data.conn = conn;
     this.conns.add(conn);
     let listener: ConnectionListener;
@@ -395,6 +409,7 @@ export class UwsConnection implements Connection {
     private readonly ws: UwsSocket,
     readonly remoteAddress: string,
     private readonly slot: Slot,
+    readonly codes: EndpointCodes,
   ) {}
 
   attach(listener: ConnectionListener): void {
@@ -492,15 +507,15 @@ export class UwsConnection implements Connection {
 
   /** Turns a close uWS made on its own (1006, no close frame) into the code the hub expects. */
   private explain(code: number, reason: string): { code: number; reason: string } {
-    const { options } = this.transport;
-    if (reason === UWS_TIMEOUT) return { code: options.noPongCode, reason: 'no pong' };
+    const { codes } = this;
+    if (reason === UWS_TIMEOUT) return { code: codes.noPong, reason: 'no pong' };
     if (reason === UWS_TOO_BIG) return { code: 1009, reason: 'message too big' };
     if (reason === UWS_BAD_UTF8) return { code: 1007, reason: 'invalid UTF-8' };
     const noCloseFrame = reason === '' || reason === UWS_TCP_FIN;
     if (code === 1006 && noCloseFrame && (this.dropped || this.estimate() > this.transport.hardLimit)) {
       // uWS's hard backpressure stop looks exactly like the peer vanishing. If the bytes queued for
       // this socket could have crossed the hard limit since it was last sampled, it was the stop.
-      return { code: options.slowConsumerCode, reason: 'slow consumer' };
+      return { code: codes.slowConsumer, reason: 'slow consumer' };
     }
     return { code, reason };
   }
@@ -600,4 +615,9 @@ function reply(
     }
     res.end(body);
   });
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }

@@ -7,13 +7,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse, S
 import { ConnectionLedger, isRefusal, type Slot } from './admission.js';
 import { settleSend } from './backpressure.js';
 import { canonicalAddress, ClientAddresses } from './client-address.js';
-import { payloadTooLarge, type ResolvedOptions, resolveOptions } from './options.js';
+import { endpointCodes, payloadTooLarge, type ResolvedOptions, resolveOptions } from './options.js';
 import { consultUpgrade } from './upgrade.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../observability/logger.js';
-import type { Connection, ConnectionListener, Transport, TransportOptions, UpgradeRequest } from './types.js';
+import type { Connection, ConnectionListener, EndpointCodes, Transport, TransportOptions, UpgradeRequest } from './types.js';
 
 /** Hoisted so publish and send allocate no options object of their own per frame. */
 const TEXT = { binary: false } as const;
@@ -107,7 +107,7 @@ export class WsTransport implements Transport {
         else ws.send(payload, TEXT);
       } else if (conn.waitingDrain) socket.write(framed, conn.afterWrite);
       else socket.write(framed);
-      if (ws.bufferedAmount > limit) conn.close(this.options.slowConsumerCode, 'slow consumer');
+      if (ws.bufferedAmount > limit) conn.close(conn.codes.slowConsumer, 'slow consumer');
     }
   }
 
@@ -186,7 +186,7 @@ export class WsTransport implements Transport {
     for (const conn of this.conns) {
       if (conn.awaitingPong) {
         // Silent since the previous sweep's ping: half-open or hung. Tell it why, then drop it.
-        conn.close(this.options.noPongCode, 'no pong');
+        conn.close(conn.codes.noPong, 'no pong');
         conn.terminate();
       } else if (conn.ws.readyState === WebSocket.OPEN) {
         conn.awaitingPong = true;
@@ -200,7 +200,8 @@ export class WsTransport implements Transport {
     socket.on('error', ignore);
     const url = req.url ?? '/';
     if (this.closing !== undefined) return refuseRaw(socket, 503, 'shutting down');
-    if (pathOf(url) !== this.options.path) return refuseRaw(socket, 404, 'not found');
+    const codes = endpointCodes(this.options, pathOf(url));
+    if (codes === undefined) return refuseRaw(socket, 404, 'not found');
     const headers = flattenHeaders(req);
     const upgrade: UpgradeRequest = {
       remoteAddress: this.addresses.resolve(req.socket.remoteAddress ?? '', headers['x-forwarded-for']),
@@ -216,13 +217,13 @@ export class WsTransport implements Transport {
     if (refusal !== undefined) return refuseRaw(socket, refusal.status, refusal.message);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', ignore);
-      this.accept(ws, upgrade, admitted);
+      this.accept(ws, upgrade, admitted, codes);
     });
   }
 
-  private accept(ws: WebSocket, upgrade: UpgradeRequest, slot: Slot): void {
+  private accept(ws: WebSocket, upgrade: UpgradeRequest, slot: Slot, codes: EndpointCodes): void {
     slot.opened(upgrade.remoteAddress);
-    const conn = new WsConnection(this, ws, upgrade.remoteAddress);
+    const conn = new WsConnection(this, ws, upgrade.remoteAddress, codes);
     this.conns.add(conn);
     let listener: ConnectionListener;
     try {
@@ -299,6 +300,7 @@ class WsConnection implements Connection {
     private readonly transport: WsTransport,
     readonly ws: WebSocket,
     readonly remoteAddress: string,
+    readonly codes: EndpointCodes,
   ) {
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.awaitingPong = false;

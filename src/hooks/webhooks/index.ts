@@ -3,4 +3,4 @@
 export { eventJson, type WebhookEvent, type WebhookEventName } from './events.js';
 export { HubbubWebhookFormat, type WebhookFormat, type WebhookRequest } from './format.js';
 export { type OutboxOptions, WebhookOutbox } from './outbox.js';
-export { Webhooks } from './webhooks.js';
+export { type WebhookObserver, Webhooks } from './webhooks.js';

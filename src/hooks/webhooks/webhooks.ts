@@ -14,9 +14,17 @@ import { WebhookOutbox } from './outbox.js';
 
 type EventFields = Omit<WebhookEvent, 'id' | 'time'>;
 
+/** Another webhook sender (protocols/pusher's, in Pusher's format) told the same channel and member facts. */
+export interface WebhookObserver {
+  member(event: 'member_added' | 'member_removed', channel: string, member: ClientInfo): void;
+  channelHere(channel: string, present: boolean): void;
+  close(): Promise<void>;
+}
+
 export class Webhooks {
   private readonly outbox: WebhookOutbox | undefined;
   private readonly wanted: ReadonlySet<WebhookEventName>;
+  private readonly observers: WebhookObserver[] = [];
 
   constructor(
     config: WebhooksConfig,
@@ -34,6 +42,10 @@ export class Webhooks {
     this.outbox = new WebhookOutbox(format ?? new HubbubWebhookFormat(secret), { ...config, url }, metrics, log);
   }
 
+  observe(observer: WebhookObserver): void {
+    this.observers.push(observer);
+  }
+
   wants(event: WebhookEventName): boolean {
     return this.wanted.has(event);
   }
@@ -44,12 +56,14 @@ export class Webhooks {
   }
 
   member(event: 'member_added' | 'member_removed', channel: string, member: ClientInfo): void {
+    for (const observer of this.observers) observer.member(event, channel, member);
     if (!this.wanted.has(event)) return;
     this.emit({ event, channel, client: member.client, user: member.user, ...(member.info === undefined ? {} : { info: member.info }) });
   }
 
   /** This node got its first local subscriber of `channel` (present) or lost its last one. */
   channelHere(channel: string, present: boolean): void {
+    for (const observer of this.observers) observer.channelHere(channel, present);
     const event = present ? 'channel_occupied' : 'channel_vacated';
     if (!this.wanted.has('channel_occupied') && !this.wanted.has('channel_vacated')) return;
     if (this.engine.occupancy === undefined) {
@@ -65,7 +79,7 @@ export class Webhooks {
   }
 
   /** Sends what is queued once more (bounded), then stops. */
-  close(): Promise<void> {
-    return this.outbox?.close() ?? Promise.resolve();
+  async close(): Promise<void> {
+    await Promise.all([this.outbox?.close(), ...this.observers.map((o) => o.close())]);
   }
 }
