@@ -71,7 +71,7 @@ async function attack(port: number, frames: (string | Buffer)[]): Promise<Record
 describe.each(['ws', 'uws'] as const)('Pusher endpoint under hostile frames over %s', (transport) => {
   let h: PusherHub;
   beforeAll(async () => {
-    h = await startPusherHub(transport, { limits: { commands: { rate: 100000, burst: 100000 } } });
+    h = await startPusherHub(transport, { limits: { commands: { rate: 100000, burst: 100000 } } }, {}, 'process');
   }, 40_000);
   afterAll(async () => {
     await h?.close();

@@ -1,6 +1,8 @@
-// Pusher-protocol tests against a real hubbub process: a config file with two apps, an auth
-// endpoint written here (signing with the `pusher` server SDK, as an app backend does), and
-// pusher-js clients connected the way docs/pusher.md tells users to.
+// Pusher-protocol tests against a real hubbub on real sockets: two apps, an auth endpoint written
+// here (signing with the `pusher` server SDK, as an app backend does), and pusher-js clients
+// connected the way docs/pusher.md tells users to. The hub runs in this process by default (so
+// coverage sees the protocol code), or as a child process started from a config file, for the
+// tests that must survive whatever a client does to the process itself (the fuzzers).
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -14,7 +16,9 @@ import type * as PusherTypes from 'pusher-js/types/src/core/pusher.js';
 // pusher-js's types do not declare its default export: its class is typed from its own sources.
 type Pusher = PusherTypes.default;
 const PusherClient = PusherJs as unknown as new (key: string, options: Options) => Pusher;
-import { type HubProcess, spawnHub } from './process.js';
+import type { ConfigInput } from '../../src/config/index.js';
+import { startTestHub } from './hub-server.js';
+import { spawnHub } from './process.js';
 
 export const APP = { id: 'app1', key: 'app1-key', secret: 'app1-secret-0123456789' } as const;
 /** The second app keeps history: its events carry positions and clients may resume. */
@@ -24,7 +28,8 @@ export const API_KEY = 'pusher-test-api-key-0123456789';
 export const MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export interface PusherHub {
-  hub: HubProcess;
+  /** What the hub logged (a child process only; empty in this process, where logs are silent). */
+  hub: { output(): string };
   port: number;
   /** The server SDK, pointed at the hub. */
   sdk(app?: { id: string; key: string; secret: string }): PusherServer;
@@ -36,25 +41,48 @@ export interface PusherHub {
   close(): Promise<void>;
 }
 
-/** `app`: more settings of APP (e.g. its webhooks). */
+/** A hub in this process or in a child process, with what the tests need of either. */
+interface Running {
+  port: number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function startHere(transport: 'ws' | 'uws', config: Record<string, unknown>): Promise<Running> {
+  const hub = await startTestHub(transport, config as ConfigInput);
+  return { port: hub.port, output: () => '', stop: () => hub.close() };
+}
+
+async function startProcess(transport: 'ws' | 'uws', config: Record<string, unknown>): Promise<Running> {
+  const dir = mkdtempSync(join(tmpdir(), 'hubbub-pusher-'));
+  const file = join(dir, 'hubbub.json');
+  writeFileSync(file, JSON.stringify({ logLevel: 'warn', server: { transport }, ...config }));
+  const hub = await spawnHub({ HUBBUB_CONFIG: file });
+  return {
+    port: hub.port,
+    output: () => hub.output(),
+    async stop() {
+      hub.child.kill('SIGTERM');
+      const exited = await Promise.race([hub.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 5000))]);
+      if (exited !== true) hub.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `app`: more settings of APP (e.g. its webhooks); `where`: this process, or a child process. */
 export async function startPusherHub(
   transport: 'ws' | 'uws',
   config: Record<string, unknown> = {},
   app: Record<string, unknown> = {},
+  where: 'here' | 'process' = 'here',
 ): Promise<PusherHub> {
-  const dir = mkdtempSync(join(tmpdir(), 'hubbub-pusher-'));
-  const file = join(dir, 'hubbub.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      logLevel: 'warn',
-      server: { transport },
-      api: { keys: [API_KEY] },
-      pusher: { apps: [{ ...APP, ...app }, { ...OTHER_APP, history: { size: 100 } }] },
-      ...config,
-    }),
-  );
-  const hub = await spawnHub({ HUBBUB_CONFIG: file });
+  const full = {
+    api: { keys: [API_KEY] },
+    pusher: { apps: [{ ...APP, ...app }, { ...OTHER_APP, history: { size: 100 } }] },
+    ...config,
+  };
+  const hub = await (where === 'here' ? startHere : startProcess)(transport, full);
   const sdk = (app: { id: string; key: string; secret: string } = APP) =>
     new PusherServer({
       appId: app.id,
@@ -90,10 +118,7 @@ export async function startPusherHub(
     async close() {
       for (const c of clients) c.disconnect();
       auth.server.close();
-      hub.child.kill('SIGTERM');
-      const exited = await Promise.race([hub.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 5000))]);
-      if (exited !== true) hub.child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+      await hub.stop();
     },
   };
 }
