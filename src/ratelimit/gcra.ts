@@ -28,7 +28,6 @@ function checkCost(cost: number, burst: number): void {
 
 /** What a policy means to GCRA, computed once per policy object and shared by its buckets. */
 interface Rule {
-  readonly policy: RateLimitPolicy;
   /** ms per token. */
   readonly interval: number;
   /** How far the TAT may run ahead of now: the burst. */
@@ -42,7 +41,7 @@ function ruleFor(policy: RateLimitPolicy): Rule {
   if (rule === undefined) {
     validatePolicy(policy);
     const interval = policy.periodMs / policy.rate;
-    rule = { policy, interval, tolerance: interval * policy.burst };
+    rule = { interval, tolerance: interval * policy.burst };
     rules.set(policy, rule);
   }
   return rule;
@@ -62,10 +61,6 @@ export class TokenBucket {
     private readonly clock: Clock,
   ) {
     this.rule = ruleFor(policy);
-  }
-
-  get policy(): RateLimitPolicy {
-    return this.rule.policy;
   }
 
   /** Takes `cost` tokens if they are there; false (and nothing taken) otherwise. */
