@@ -147,7 +147,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       },
     });
     this.channels = this.delivery.channels;
-    this.presence = new PresenceUpkeep(engine, config.limits.presenceTtlMs, this.sessions, log);
+    this.presence = new PresenceUpkeep(engine, config.limits.presenceTtlMs, log);
     this.startedAt = this.clock.now();
   }
 
@@ -613,7 +613,8 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
       throw new HubError('limit_exceeded', `${channelName} has its maximum of ${ns.maxSubscribers} subscribers`);
     }
     const sub: Subscription = {
-      channel: channelName,
+      // The channel's own name string where it exists: one copy for all its subscribers.
+      channel: existing?.name ?? channelName,
       namespace: ns,
       pending: [],
       pendingBytes: 0,
@@ -645,7 +646,7 @@ export class Hub implements EngineHandler, CommandHandler, TransportHooks {
           ttlMs: this.config.limits.presenceTtlMs,
           joinLeave: ns.joinLeave,
         });
-        sub.present = true;
+        this.presence.added(session, sub);
         this.webhooks.member('member_added', channelName, member ?? session.info);
         stillSubscribed();
       }

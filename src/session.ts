@@ -14,7 +14,7 @@ import {
   shouldReconnect,
 } from './protocol/index.js';
 import { Capabilities } from './auth/index.js';
-import { TokenBucket } from './ratelimit/index.js';
+import { gcraRetryAfterMs, gcraTake, type Rule, ruleFor, TokenBucket } from './ratelimit/index.js';
 import type { Connection, ConnectionListener } from './transport/types.js';
 import type { Clock } from './util/clock.js';
 
@@ -75,6 +75,108 @@ export interface Subscription {
   joinLeave: boolean;
 }
 
+/** The channels a connection is on, and the lookups the hub makes on them. */
+export interface SubscriptionMap {
+  readonly size: number;
+  get(channel: string): Subscription | undefined;
+  has(channel: string): boolean;
+  set(channel: string, sub: Subscription): void;
+  delete(channel: string): boolean;
+  /** A snapshot: subscribing or leaving while iterating it is safe. */
+  values(): Subscription[];
+}
+
+/** Up to this many subscriptions live in an array; more go to a Map. */
+const SMALL = 8;
+
+/**
+ * A connection's subscriptions. Most connections hold one or a few channels, and a Map costs
+ * ~180 bytes even when it holds one entry (a third of an idle connection's heap), so one
+ * subscription is held as itself, a few in an array searched in order, and only many in a Map.
+ */
+export class Subscriptions implements SubscriptionMap {
+  private items: Subscription | Subscription[] | Map<string, Subscription> | undefined;
+
+  get size(): number {
+    const items = this.items;
+    if (items === undefined) return 0;
+    if (items instanceof Map) return items.size;
+    return Array.isArray(items) ? items.length : 1;
+  }
+
+  get(channel: string): Subscription | undefined {
+    const items = this.items;
+    if (items === undefined) return undefined;
+    if (items instanceof Map) return items.get(channel);
+    if (Array.isArray(items)) {
+      for (const sub of items) if (sub.channel === channel) return sub;
+      return undefined;
+    }
+    return items.channel === channel ? items : undefined;
+  }
+
+  has(channel: string): boolean {
+    return this.get(channel) !== undefined;
+  }
+
+  /** Adds or replaces the subscription to `channel` (which is `sub.channel`). */
+  set(channel: string, sub: Subscription): void {
+    const items = this.items;
+    if (items === undefined) this.items = sub;
+    else if (items instanceof Map) items.set(channel, sub);
+    else if (Array.isArray(items)) {
+      const i = items.findIndex((s) => s.channel === channel);
+      if (i >= 0) items[i] = sub;
+      else if (items.length < SMALL) items.push(sub);
+      else this.items = new Map([...items.map((s): [string, Subscription] => [s.channel, s]), [channel, sub]]);
+    } else this.items = items.channel === channel ? sub : [items, sub];
+  }
+
+  delete(channel: string): boolean {
+    const items = this.items;
+    if (items === undefined) return false;
+    if (items instanceof Map) return items.delete(channel);
+    if (Array.isArray(items)) {
+      const i = items.findIndex((s) => s.channel === channel);
+      if (i < 0) return false;
+      items.splice(i, 1);
+      if (items.length === 0) this.items = undefined;
+      return true;
+    }
+    if (items.channel !== channel) return false;
+    this.items = undefined;
+    return true;
+  }
+
+  values(): Subscription[] {
+    const items = this.items;
+    if (items === undefined) return [];
+    if (items instanceof Map) return [...items.values()];
+    return Array.isArray(items) ? items.slice() : [items];
+  }
+}
+
+/** A connection's two limits as GCRA rules: one object per limits object, shared by its sessions. */
+interface LimitRules {
+  readonly commands: Rule;
+  readonly bytes: Rule;
+}
+
+const limitRules = new WeakMap<SessionLimits, LimitRules>();
+
+function rulesFor(limits: SessionLimits): LimitRules {
+  let rules = limitRules.get(limits);
+  if (rules === undefined) {
+    rules = { commands: ruleFor(limits.commands), bytes: ruleFor(limits.bytes) };
+    limitRules.set(limits, rules);
+  }
+  return rules;
+}
+
+/** Shared by every session that has none: most connections get no headers kept and no server channels. */
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const NO_CHANNELS: readonly string[] = Object.freeze([]);
+
 export class Session implements ConnectionListener {
   info: ClientInfo;
   connected = false;
@@ -82,19 +184,21 @@ export class Session implements ConnectionListener {
   caps: Capabilities = Capabilities.all;
   /** When its token expires (ms since the epoch), and the timers that warn and then close. */
   expiresAt: number | undefined;
-  readonly authTimers: NodeJS.Timeout[] = [];
+  private timers: NodeJS.Timeout[] | undefined;
   readonly openedAt: number;
   /** The upgrade request's headers that proxy hooks forward (Cookie, Authorization, ...). */
-  headers: Readonly<Record<string, string>> = {};
+  headers: Readonly<Record<string, string>> = NO_HEADERS;
   /** Authenticated by the connect hook: its expiry is renewed by the refresh hook, not by tokens. */
   proxied = false;
   /** Channels the server subscribes it to at connect (connect hook answer, token `channels` claim). */
-  serverChannels: readonly string[] = [];
-  readonly subscriptions = new Map<string, Subscription>();
+  serverChannels: readonly string[] = NO_CHANNELS;
+  readonly subscriptions: SubscriptionMap = new Subscriptions();
   /** Per-namespace publish limiters, made on first use (most connections never publish). */
   private publishLimits: Map<string, TokenBucket> | undefined;
-  private readonly commandBucket: TokenBucket;
-  private readonly byteBucket: TokenBucket;
+  /** The connection's command and byte buckets, as GCRA times (a number each, not an object each). */
+  private commandTat = 0;
+  private byteTat = 0;
+  private readonly rules: LimitRules;
   private rejectionsInARow = 0;
   private ended = false;
   private drainWaiters: (() => void)[] | undefined;
@@ -108,8 +212,7 @@ export class Session implements ConnectionListener {
   ) {
     this.info = { client: clientId, user: '' };
     this.openedAt = clock.now();
-    this.commandBucket = new TokenBucket(limits.commands, clock);
-    this.byteBucket = new TokenBucket(limits.bytes, clock);
+    this.rules = rulesFor(limits);
   }
 
   get isOpen(): boolean {
@@ -132,7 +235,7 @@ export class Session implements ConnectionListener {
   private admit(frame: string): void {
     // A frame larger than the byte burst could never pass: charge it the whole burst instead.
     const cost = Math.min(frame.length, this.limits.bytes.burst);
-    const bytesOk = this.byteBucket.take(cost);
+    const bytesOk = this.take('bytes', cost);
     const parsed = parseFrame(frame, this.limits.maxDepth);
     this.handler.received?.(frame.length, parsed.kind === 'close' ? 0 : parsed.items.length);
     if (parsed.kind === 'close') {
@@ -142,7 +245,7 @@ export class Session implements ConnectionListener {
     // Admission is decided for the whole frame at once; running is one command at a time.
     const admitted: Admitted[] = [];
     for (const item of parsed.items) {
-      if (!bytesOk || !this.commandBucket.take()) {
+      if (!bytesOk || !this.take('commands', 1)) {
         this.rejectionsInARow++;
         admitted.push({ reply: { frame: this.rateLimited(item.id, bytesOk, cost) } });
       } else if ('error' in item) {
@@ -187,6 +290,21 @@ export class Session implements ConnectionListener {
     this.send(reply.frame);
     reply.after?.();
     this.closeIfRejectedTooOften();
+  }
+
+  /** Takes from the connection's command or byte bucket; false (nothing taken) when short. */
+  private take(bucket: 'commands' | 'bytes', cost: number): boolean {
+    const now = this.clock.now();
+    if (bucket === 'commands') {
+      const next = gcraTake(this.rules.commands, this.commandTat, now, cost);
+      if (next < 0) return false;
+      this.commandTat = next;
+    } else {
+      const next = gcraTake(this.rules.bytes, this.byteTat, now, cost);
+      if (next < 0) return false;
+      this.byteTat = next;
+    }
+    return true;
   }
 
   /** Refusals for rate (the connection's, or a namespace's publish rate) in a row close it. */
@@ -250,9 +368,16 @@ export class Session implements ConnectionListener {
     }
   }
 
+  /** Its token's timers (warning, refresh, expiry), made on first use: most connections have none. */
+  get authTimers(): NodeJS.Timeout[] {
+    return (this.timers ??= []);
+  }
+
   clearAuthTimers(): void {
-    for (const t of this.authTimers) clearTimeout(t);
-    this.authTimers.length = 0;
+    const timers = this.timers;
+    if (timers === undefined) return;
+    for (const t of timers) clearTimeout(t);
+    timers.length = 0;
   }
 
   send(frame: string): void {
@@ -282,7 +407,10 @@ export class Session implements ConnectionListener {
   }
 
   private rateLimited(id: number, bytesOk: boolean, bytes: number): string {
-    const retryAfterMs = bytesOk ? this.commandBucket.retryAfterMs() : this.byteBucket.retryAfterMs(bytes);
+    const now = this.clock.now();
+    const retryAfterMs = bytesOk
+      ? gcraRetryAfterMs(this.rules.commands, this.commandTat, now, 1)
+      : gcraRetryAfterMs(this.rules.bytes, this.byteTat, now, bytes);
     const what = bytesOk ? 'too many commands' : 'too many bytes';
     return errorFrame(
       id,

@@ -20,6 +20,9 @@ import {
   type Hooks,
 } from './types.js';
 
+/** What connections keep when no header is forwarded: one frozen object for all of them. */
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
 type Call<H extends HookName> = (req: HookRequests[H], ctx: HookContext) => Promise<HookAnswers[H]>;
 
 /** Calls in flight up to a limit; more wait in order, each until its own deadline. */
@@ -99,7 +102,7 @@ export class BackendHooks {
 
   /** The upgrade headers some hook forwards, and no others: what a session keeps. */
   keptHeaders(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
-    return this.forwardedHeaders.length === 0 ? {} : pick(headers, this.forwardedHeaders);
+    return this.forwardedHeaders.length === 0 ? NO_HEADERS : pick(headers, this.forwardedHeaders);
   }
 
   has(name: HookName): boolean {

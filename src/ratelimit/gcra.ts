@@ -27,7 +27,7 @@ function checkCost(cost: number, burst: number): void {
 }
 
 /** What a policy means to GCRA, computed once per policy object and shared by its buckets. */
-interface Rule {
+export interface Rule {
   /** ms per token. */
   readonly interval: number;
   /** How far the TAT may run ahead of now: the burst. */
@@ -36,7 +36,7 @@ interface Rule {
 
 const rules = new WeakMap<RateLimitPolicy, Rule>();
 
-function ruleFor(policy: RateLimitPolicy): Rule {
+export function ruleFor(policy: RateLimitPolicy): Rule {
   let rule = rules.get(policy);
   if (rule === undefined) {
     validatePolicy(policy);
@@ -45,6 +45,21 @@ function ruleFor(policy: RateLimitPolicy): Rule {
     rules.set(policy, rule);
   }
   return rule;
+}
+
+/**
+ * GCRA on a bare TAT, for a bucket kept as one number on its owner (a connection's command and
+ * byte limits: no object per bucket): the TAT after taking `cost` tokens, or -1 when they are
+ * not there (nothing taken).
+ */
+export function gcraTake(rule: Rule, tat: number, now: number, cost: number): number {
+  const next = Math.max(tat, now) + rule.interval * cost;
+  return next - rule.tolerance > now ? -1 : next;
+}
+
+/** How long until `cost` tokens will be there, for a bucket at `tat`. */
+export function gcraRetryAfterMs(rule: Rule, tat: number, now: number, cost: number): number {
+  return Math.max(0, Math.ceil(Math.max(tat, now) + rule.interval * cost - rule.tolerance - now));
 }
 
 /**
@@ -65,19 +80,15 @@ export class TokenBucket {
 
   /** Takes `cost` tokens if they are there; false (and nothing taken) otherwise. */
   take(cost = 1): boolean {
-    const now = this.clock.now();
-    const tat = Math.max(this.tat, now);
-    const next = tat + this.rule.interval * cost;
-    if (next - this.rule.tolerance > now) return false;
+    const next = gcraTake(this.rule, this.tat, this.clock.now(), cost);
+    if (next < 0) return false;
     this.tat = next;
     return true;
   }
 
   /** How long until `cost` tokens will be there. */
   retryAfterMs(cost = 1): number {
-    const now = this.clock.now();
-    const tat = Math.max(this.tat, now);
-    return Math.max(0, Math.ceil(tat + this.rule.interval * cost - this.rule.tolerance - now));
+    return gcraRetryAfterMs(this.rule, this.tat, this.clock.now(), cost);
   }
 
   remaining(): number {

@@ -1,2 +1,2 @@
 export { FixedWindowCounter } from './fixed-window.js';
-export { KeyedRateLimiter, TokenBucket, validatePolicy } from './gcra.js';
+export { gcraRetryAfterMs, gcraTake, KeyedRateLimiter, type Rule, ruleFor, TokenBucket, validatePolicy } from './gcra.js';

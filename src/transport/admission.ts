@@ -23,8 +23,11 @@ export class Slot {
 
   constructor(
     private readonly ledger: ConnectionLedger,
-    /** Undefined behind a trusted proxy: its client is not known until the headers are read. */
-    private address: string | undefined,
+    /**
+     * The client's address; undefined behind a trusted proxy until the headers are read. Once open,
+     * the one string every connection from this address shares.
+     */
+    public address: string | undefined,
   ) {}
 
   get pending(): boolean {
@@ -35,8 +38,7 @@ export class Slot {
   opened(address: string): void {
     if (this.state !== PENDING) return;
     this.state = OPEN;
-    this.ledger.move(this.address, address);
-    this.address = address;
+    this.address = this.ledger.move(this.address, address);
   }
 
   /** The handshake ended another way (request complete, refused, socket gone), or the WebSocket closed. */
@@ -50,8 +52,11 @@ export class Slot {
 export class ConnectionLedger {
   private pendingCount = 0;
   private openCount = 0;
-  /** Pending and open connections per client address; an address leaves the map at zero. */
-  private readonly byAddress = new Map<string, number>();
+  /**
+   * Pending and open connections per client address; an address leaves the map at zero. Open
+   * connections share the address string the entry keeps (one per address, not per connection).
+   */
+  private readonly byAddress = new Map<string, { n: number; readonly address: string }>();
 
   constructor(private readonly limits: ConnectionLimits) {}
 
@@ -67,18 +72,28 @@ export class ConnectionLedger {
   /** Counts one more handshake from `address` in, or says why not (the status and message to answer). */
   admit(address: string | undefined): Slot | Refusal {
     if (this.pendingCount + this.openCount >= this.limits.maxConnections) return FULL;
-    if (address !== undefined && (this.byAddress.get(address) ?? 0) >= this.limits.maxConnectionsPerIp) return TOO_MANY;
+    if (address !== undefined && (this.byAddress.get(address)?.n ?? 0) >= this.limits.maxConnectionsPerIp) return TOO_MANY;
     this.pendingCount++;
-    if (address !== undefined) this.byAddress.set(address, (this.byAddress.get(address) ?? 0) + 1);
+    if (address !== undefined) this.increment(address);
     return new Slot(this, address);
   }
 
-  /** @internal A pending slot opened, perhaps under the client address its proxy named. */
-  move(from: string | undefined, to: string): void {
+  /**
+   * @internal A pending slot opened, perhaps under the client address its proxy named; returns
+   * the address string to keep.
+   */
+  move(from: string | undefined, to: string): string {
     this.pendingCount--;
     this.openCount++;
     if (from !== undefined) this.decrement(from);
-    this.byAddress.set(to, (this.byAddress.get(to) ?? 0) + 1);
+    return this.increment(to);
+  }
+
+  private increment(address: string): string {
+    const entry = this.byAddress.get(address);
+    if (entry === undefined) this.byAddress.set(address, { n: 1, address });
+    else entry.n++;
+    return entry?.address ?? address;
   }
 
   /** @internal */
@@ -89,9 +104,9 @@ export class ConnectionLedger {
   }
 
   private decrement(address: string): void {
-    const n = (this.byAddress.get(address) ?? 1) - 1;
-    if (n <= 0) this.byAddress.delete(address);
-    else this.byAddress.set(address, n);
+    const entry = this.byAddress.get(address);
+    if (entry === undefined) return;
+    if (--entry.n <= 0) this.byAddress.delete(address);
   }
 }
 

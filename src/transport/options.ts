@@ -21,13 +21,23 @@ export function resolveOptions(options: TransportOptions): ResolvedOptions {
   return resolved;
 }
 
+/** Each endpoint's codes, made once per transport: every connection refers to its endpoint's object. */
+const codesOf = new WeakMap<ResolvedOptions, { main: EndpointCodes; second: EndpointCodes | undefined }>();
+
 /** The close codes for a WebSocket on `path`, or undefined when no endpoint serves it (404). */
 export function endpointCodes(options: ResolvedOptions, path: string): EndpointCodes | undefined {
-  if (path === options.path) return { slowConsumer: options.slowConsumerCode, noPong: options.noPongCode };
-  const second = options.secondEndpoint;
-  if (second !== undefined && path.startsWith(second.prefix) && path.length > second.prefix.length) {
-    return { slowConsumer: second.slowConsumerCode, noPong: second.noPongCode };
+  let codes = codesOf.get(options);
+  if (codes === undefined) {
+    const second = options.secondEndpoint;
+    codes = {
+      main: { slowConsumer: options.slowConsumerCode, noPong: options.noPongCode },
+      second: second === undefined ? undefined : { slowConsumer: second.slowConsumerCode, noPong: second.noPongCode },
+    };
+    codesOf.set(options, codes);
   }
+  if (path === options.path) return codes.main;
+  const second = options.secondEndpoint;
+  if (second !== undefined && path.startsWith(second.prefix) && path.length > second.prefix.length) return codes.second;
   return undefined;
 }
 

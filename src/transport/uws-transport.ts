@@ -40,11 +40,12 @@ import type {
 export type UwsModule = typeof uws;
 type UwsSocket = uws.WebSocket<UserData>;
 
+/**
+ * uWS copies these onto its socket object, so every property costs each connection: what open
+ * needs from the upgrade travels in `opening`, dropped once open.
+ */
 interface UserData {
-  /** Until open: the request's headers are not kept for the connection's lifetime. */
-  upgrade: UpgradeRequest | undefined;
-  readonly slot: Slot;
-  readonly codes: EndpointCodes;
+  opening: { upgrade: UpgradeRequest; slot: Slot; codes: EndpointCodes } | undefined;
   conn: UwsConnection | undefined;
 }
 
@@ -291,7 +292,7 @@ export class UwsTransport implements Transport {
       slot.release();
       return refuse(res, refusal.status, refusal.message);
     }
-    const data: UserData = { upgrade, slot, codes, conn: undefined };
+    const data: UserData = { opening: { upgrade, slot, codes }, conn: undefined };
     res.upgrade(
       data,
       headers['sec-websocket-key'] ?? '',
@@ -305,10 +306,10 @@ export class UwsTransport implements Transport {
 
   private onOpen(ws: UwsSocket): void {
     const data = ws.getUserData();
-    const upgrade = data.upgrade as UpgradeRequest;
-    data.upgrade = undefined;
-    data.slot.opened(upgrade.remoteAddress);
-    const conn = new UwsConnection(this, ws, upgrade.remoteAddress, data.slot, data.codes);
+    const { upgrade, slot, codes } = data.opening as NonNullable<UserData['opening']>;
+    data.opening = undefined;
+    slot.opened(upgrade.remoteAddress);
+    const conn = new UwsConnection(this, ws, slot, codes);
     data.conn = conn;
     this.conns.add(conn);
     let listener: ConnectionListener;
@@ -389,9 +390,9 @@ export class UwsTransport implements Transport {
 export class UwsConnection implements Connection {
   /**
    * Mirrors uWS's subscriptions: the topics whose publishes count towards this socket's estimate.
-   * An array made on the first subscribe (most sockets hold one or two topics; a Set costs ~200 B).
+   * One topic is held as itself, more in an array (most sockets hold one; a Set costs ~200 B).
    */
-  private topics: string[] | undefined;
+  private topics: string | string[] | undefined;
   private listener: ConnectionListener | undefined;
   /** uWS invalidates the socket object at close; any call after that throws. */
   private closed = false;
@@ -407,10 +408,14 @@ export class UwsConnection implements Connection {
   constructor(
     private readonly transport: UwsTransport,
     private readonly ws: UwsSocket,
-    readonly remoteAddress: string,
     private readonly slot: Slot,
     readonly codes: EndpointCodes,
   ) {}
+
+  /** The open slot's address: one string shared by every connection from it. */
+  get remoteAddress(): string {
+    return this.slot.address ?? '';
+  }
 
   attach(listener: ConnectionListener): void {
     this.listener = listener;
@@ -434,8 +439,11 @@ export class UwsConnection implements Connection {
     // delivered or replayed them), and those after it must.
     this.transport.flush();
     this.ws.subscribe(topic);
-    if (this.topics === undefined) this.topics = [topic];
-    else if (!this.topics.includes(topic)) this.topics.push(topic);
+    const topics = this.topics;
+    if (topics === undefined) this.topics = topic;
+    else if (typeof topics === 'string') {
+      if (topics !== topic) this.topics = [topics, topic];
+    } else if (!topics.includes(topic)) topics.push(topic);
   }
 
   unsubscribe(topic: string): void {
@@ -443,9 +451,13 @@ export class UwsConnection implements Connection {
     this.transport.flush();
     this.ws.unsubscribe(topic);
     // What this topic queued may still sit in the socket's buffer: the estimate keeps counting it.
-    const i = this.topics?.indexOf(topic) ?? -1;
-    if (i < 0) return;
-    this.topics?.splice(i, 1);
+    const topics = this.topics;
+    if (topics === topic) this.topics = undefined;
+    else {
+      const i = typeof topics === 'object' ? topics.indexOf(topic) : -1;
+      if (i < 0) return;
+      (topics as string[]).splice(i, 1);
+    }
     this.charged += this.transport.recentTopicBytes(topic);
   }
 
@@ -526,7 +538,9 @@ export class UwsConnection implements Connection {
    */
   private estimate(): number {
     let bytes = this.lastBuffered + this.charged + this.chargedBefore;
-    for (const topic of this.topics ?? []) bytes += this.transport.recentTopicBytes(topic);
+    const topics = this.topics;
+    if (typeof topics === 'string') bytes += this.transport.recentTopicBytes(topics);
+    else for (const topic of topics ?? []) bytes += this.transport.recentTopicBytes(topic);
     return bytes;
   }
 }

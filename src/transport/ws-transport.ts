@@ -223,7 +223,7 @@ export class WsTransport implements Transport {
 
   private accept(ws: WebSocket, upgrade: UpgradeRequest, slot: Slot, codes: EndpointCodes): void {
     slot.opened(upgrade.remoteAddress);
-    const conn = new WsConnection(this, ws, upgrade.remoteAddress, codes);
+    const conn = new WsConnection(this, ws, slot.address ?? upgrade.remoteAddress, codes);
     this.conns.add(conn);
     let listener: ConnectionListener;
     try {
