@@ -534,6 +534,9 @@ function annotate(row: Row, opts: RowOptions): void {
     row.notes.push(`server core only ${(row.serverCorePct ?? r.serverCpuPct ?? 0).toFixed(0)}% busy: window too small?`);
   if (row.mode === 'latency' && r.publishesPerSec < opts.rate * 0.98)
     row.notes.push(`published only ${r.publishesPerSec.toFixed(0)}/s`);
+  // A server slower than the fixed rate queues without bound: its p99 then measures the queue.
+  else if (row.mode === 'latency' && r.deliveriesPerSec < r.publishesPerSec * opts.subs * 0.95)
+    row.notes.push(`OVERLOADED: delivered ${fmtInt(r.deliveriesPerSec)}/s of ${fmtInt(r.publishesPerSec * opts.subs)}/s published`);
   if (r.publishErrors > 0) row.notes.push(`${r.publishErrors} publish errors, first: ${r.firstPublishError ?? '?'}`);
   if (r.missing > 0) row.notes.push(`${r.missing} deliveries missing after the drain`);
   if (r.unparsed > 0) row.notes.push(`${r.unparsed} frames without a timestamp`);
