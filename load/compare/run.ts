@@ -327,7 +327,7 @@ function chart(results: Result[], opts: Options): string {
       {
         title: `Latency: p99 publish-to-receive at ${fmtInt(LATENCY_DELIVERIES_PER_SEC)} deliveries/s`,
         unit: 'ms',
-        format: fmtMs,
+        format: (ms) => `${fmtMs(ms)} ms`,
         bars: bars(results, (sc) => (sc.kind === 'latency' ? subsSeries(sc) : undefined), (row) => row.result?.p99Ms),
       },
       {

@@ -869,6 +869,17 @@ int main(int argc, char **argv) {
   if (opt_coalesce_us < 0 || opt_coalesce_us > 100000) usage();
   signal(SIGPIPE, SIG_IGN);
   memset(pad, 'x', sizeof pad);
+  // One descriptor per connection plus a few: raise the soft limit toward the hard one if needed,
+  // so 10,000 subscribers fail here with a clear message rather than at socket() mid-setup.
+  struct rlimit rl;
+  rlim_t want = (rlim_t)opt_subs + 64;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+    rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+      fatal("open-file limit %llu is below the %llu descriptors %d subscribers need (ulimit -n)",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)want, opt_subs);
+  }
 
   nconns = opt_subs + 1;
   conns = calloc((size_t)nconns, sizeof *conns);
