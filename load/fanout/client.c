@@ -11,7 +11,12 @@
 // waiting for its reply; publishes are acknowledged with {"id":N,"result":...}) and `pusher`
 // (subscribers speak the Pusher protocol on --sub-path: they wait for pusher:connection_established,
 // send pusher:subscribe for --sub-channel and wait for subscription_succeeded; the publisher speaks
-// hubbub's protocol on --path and publishes to --channel, the hub channel of that Pusher channel).
+// hubbub's protocol on --path and publishes to --channel, the hub channel of that Pusher channel)
+// and `socketio` (engine.io v4 over the WebSocket transport, --path /socket.io/?EIO=4&transport=websocket:
+// every connection waits for the open packet `0{...}`, sends `40` and waits for `40{...}`; server
+// pings `2` are answered with `3`; the publisher's URL gets `&pub=1` and sends `42["p","<data>"]`,
+// deliveries are `42["m","<data>"]`). The Socket.IO payload is a JSON string, so it is built from
+// characters that need no escaping: `t=<ns>;s=<seq>;xx..` instead of the JSON object.
 //
 // Modes: `throughput` publishes as fast as the window allows: at most W publishes' worth of
 // deliveries (W * N frames, summed over all subscribers) may be outstanding, and for hubbub at most
@@ -83,6 +88,8 @@ static const char *opt_channel = "bench:fanout";
 static int opt_subs = 1000;
 static int opt_hubbub = 0;
 static int opt_pusher = 0;
+static int opt_socketio = 0;
+static uint64_t opt_test_drop_every = 0; // tests only: leave every Nth delivery uncounted
 static const char *opt_sub_path = "/app/bench-key?protocol=7";
 static const char *opt_sub_channel = "bench";
 static int opt_latency_mode = 0;
@@ -114,6 +121,7 @@ static uint64_t last_progress;
 
 static uint64_t pubs_sent = 0, pub_acks = 0, pub_errors = 0, pub_self = 0;
 static uint64_t total_recv = 0;
+static uint64_t test_drop_ctr = 0;
 static uint64_t win_reads = 0, win_bytes = 0, win_wakeups = 0;
 static uint64_t win_recv = 0, win_pubs = 0, win_samples = 0, win_unparsed = 0;
 static uint64_t sample_ctr = 0;
@@ -459,7 +467,7 @@ static void send_handshake(conn_t *c) {
   int n = snprintf(req, sizeof req,
                    "GET %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                   opt_pusher && !c->is_pub ? opt_sub_path : opt_path, c->is_pub && *opt_pub_query ? "?" : "",
+                   opt_pusher && !c->is_pub ? opt_sub_path : opt_path, c->is_pub && *opt_pub_query ? (strchr(opt_path, '?') ? "&" : "?") : "",
                    c->is_pub ? opt_pub_query : "", opt_host,
                    opt_port);
   conn_send(c, req, (size_t)n);
@@ -479,8 +487,8 @@ static void became_ready(conn_t *c) {
 }
 
 static void after_upgrade(conn_t *c) {
-  if (opt_pusher && !c->is_pub) {
-    c->state = ST_WAIT_CONNECT; // the server speaks first: pusher:connection_established
+  if ((opt_pusher && !c->is_pub) || opt_socketio) {
+    c->state = ST_WAIT_CONNECT; // the server speaks first: pusher:connection_established, engine.io `0{...}`
   } else if (opt_hubbub) {
     send_text(c, "{\"id\":1,\"method\":\"connect\"}");
     c->state = ST_WAIT_CONNECT;
@@ -500,18 +508,24 @@ static size_t build_publish(unsigned char *out, uint64_t now) {
   if (opt_hubbub)
     n = snprintf(text, sizeof text, "{\"id\":%llu,\"method\":\"publish\",\"channel\":\"%s\",\"data\":",
                  (unsigned long long)(seq + 1), opt_channel);
+  else if (opt_socketio)
+    n = snprintf(text, sizeof text, "42[\"p\",");
   else
     n = 0;
   int d0 = n;
-  n += snprintf(text + n, sizeof text - (size_t)n, "{\"t\":%llu,\"s\":%llu,\"pad\":\"", (unsigned long long)now,
-                (unsigned long long)seq);
-  int padlen = opt_payload - (n - d0) - 2;
+  if (opt_socketio) // a JSON string: nothing in it needs escaping, so "t= survives the round trip as is
+    n += snprintf(text + n, sizeof text - (size_t)n, "\"t=%llu;s=%llu;", (unsigned long long)now, (unsigned long long)seq);
+  else
+    n += snprintf(text + n, sizeof text - (size_t)n, "{\"t\":%llu,\"s\":%llu,\"pad\":\"", (unsigned long long)now,
+                  (unsigned long long)seq);
+  int padlen = opt_payload - (n - d0) - (opt_socketio ? 1 : 2);
   if (padlen < 0) padlen = 0;
   memcpy(text + n, pad, (size_t)padlen);
   n += padlen;
   text[n++] = '"';
-  text[n++] = '}';
+  if (!opt_socketio) text[n++] = '}';
   if (opt_hubbub) text[n++] = '}';
+  if (opt_socketio) text[n++] = ']';
   return frame_encode(out, 1, text, (size_t)n);
 }
 
@@ -575,11 +589,9 @@ static void start_run(void) {
 static int extract_t(const unsigned char *p, size_t n, uint64_t *out) {
   const unsigned char *q, *end = p + n;
   if (n > 5 && memcmp(p, "{\"t\":", 5) == 0) q = p + 5; // bare servers relay the payload as is
-  else {
-    q = memmem(p, n, "\"t\":", 4);
-    if (!q) return 0;
-    q += 4;
-  }
+  else if ((q = memmem(p, n, "\"t\":", 4))) q += 4;
+  else if ((q = memmem(p, n, "\"t=", 3))) q += 3; // Socket.IO's string payload
+  else return 0;
   while (q < end && *q == ' ') q++;
   if (q >= end || *q < '0' || *q > '9') return 0;
   uint64_t v = 0;
@@ -589,6 +601,30 @@ static int extract_t(const unsigned char *p, size_t n, uint64_t *out) {
 }
 
 static int has(const unsigned char *p, size_t n, const char *needle) { return memmem(p, n, needle, strlen(needle)) != NULL; }
+
+/**
+ * Socket.IO's engine.io packets other than deliveries: answers pings, runs the connect handshake,
+ * fails on a disconnect. Returns 1 when the frame is a delivery (`42...`) to count.
+ */
+static int on_socketio_packet(conn_t *c, const unsigned char *p, size_t avail) {
+  int i = (int)(c - conns);
+  if (avail == 1 && p[0] == '2') { // engine.io ping: a late pong gets the socket closed
+    unsigned char buf[16];
+    conn_send(c, buf, frame_encode(buf, 1, "3", 1));
+    return 0;
+  }
+  if (avail >= 2 && p[0] == '4' && p[1] == '2') return c->state == ST_READY;
+  if (avail >= 2 && p[0] == '4' && (p[1] == '1' || p[1] == '4'))
+    fatal("connection %d: Socket.IO %s: %.*s", i, p[1] == '1' ? "disconnect" : "connect_error", avail > 300 ? 300 : (int)avail, p);
+  if (avail >= 1 && p[0] == '1') fatal("connection %d: engine.io close", i);
+  if (c->state == ST_WAIT_CONNECT && avail >= 1 && p[0] == '0') { // engine.io open: join the main namespace
+    send_text(c, "40");
+    c->state = ST_WAIT_SUB;
+  } else if (c->state == ST_WAIT_SUB && avail >= 2 && p[0] == '4' && p[1] == '0') {
+    became_ready(c);
+  }
+  return 0;
+}
 
 /** One frame; `avail` of its `full` payload bytes are at `p`. Returns 0 if the connection ended. */
 static int on_frame(conn_t *c, int opcode, const unsigned char *p, size_t avail, uint64_t full, uint64_t now) {
@@ -613,6 +649,7 @@ static int on_frame(conn_t *c, int opcode, const unsigned char *p, size_t avail,
   if (opcode == 10 || opcode == 0) return 1; // pong; continuation (never sent by these servers)
   if (opcode != 1 && opcode != 2) fatal("connection %d: unexpected opcode %d", i, opcode);
   (void)full;
+  if (opt_socketio && !on_socketio_packet(c, p, avail)) return 1;
 
   switch (c->state) {
   case ST_READY:
@@ -624,6 +661,7 @@ static int on_frame(conn_t *c, int opcode, const unsigned char *p, size_t avail,
       } else if (has(p, avail, "\"result\"")) pub_acks++;
       return 1;
     }
+    if (opt_test_drop_every && ++test_drop_ctr % opt_test_drop_every == 0) return 1; // tests: a lost delivery
     c->count++;
     total_recv++;
     if (phase == PH_MEASURE) {
@@ -773,11 +811,12 @@ static void on_writable(conn_t *c) {
 // ---- main ----
 static void usage(void) {
   fprintf(stderr,
-          "usage: fanout-client --port P [--host 127.0.0.1] [--path /] [--pub-query pub=1] [--proto bare|hubbub|pusher]\n"
+          "usage: fanout-client --port P [--host 127.0.0.1] [--path /] [--pub-query pub=1] [--proto bare|hubbub|pusher|socketio]\n"
           "  [--sub-path /app/bench-key?protocol=7] [--sub-channel bench]\n"
           "  [--channel bench:fanout] [--subs 1000] [--mode throughput|latency] [--window 10] [--rate 100]\n"
           "  [--payload 100] [--sample 1] [--warmup-ms 1000] [--duration-ms 5000] [--drain-ms 3000]\n"
-          "  [--setup-timeout-ms 60000] [--server-pid PID] [--concurrency 64] [--coalesce-us 0] [--progress 0|1]\n");
+          "  [--setup-timeout-ms 60000] [--server-pid PID] [--concurrency 64] [--coalesce-us 0] [--progress 0|1]\n"
+          "  [--test-drop-every N (tests: leave every Nth delivery uncounted, so it shows as missing)]\n");
   exit(2);
 }
 
@@ -804,6 +843,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--proto")) {
       if (!strcmp(v, "hubbub")) opt_hubbub = 1;
       else if (!strcmp(v, "pusher")) opt_hubbub = opt_pusher = 1; // the publisher speaks hubbub's protocol
+      else if (!strcmp(v, "socketio")) opt_socketio = 1;
       else if (strcmp(v, "bare")) usage();
     } else if (!strcmp(a, "--mode")) {
       if (!strcmp(v, "latency")) opt_latency_mode = 1;
@@ -820,6 +860,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--concurrency")) opt_concurrency = (int)num(v);
     else if (!strcmp(a, "--coalesce-us")) opt_coalesce_us = num(v);
     else if (!strcmp(a, "--progress")) opt_progress = (int)num(v);
+    else if (!strcmp(a, "--test-drop-every")) opt_test_drop_every = (uint64_t)num(v);
     else usage();
   }
   if (opt_port <= 0 || opt_subs < 1 || opt_window < 1 || opt_rate <= 0 || opt_sample < 1 || opt_payload < 20 ||
@@ -828,6 +869,17 @@ int main(int argc, char **argv) {
   if (opt_coalesce_us < 0 || opt_coalesce_us > 100000) usage();
   signal(SIGPIPE, SIG_IGN);
   memset(pad, 'x', sizeof pad);
+  // One descriptor per connection plus a few: raise the soft limit toward the hard one if needed,
+  // so 10,000 subscribers fail here with a clear message rather than at socket() mid-setup.
+  struct rlimit rl;
+  rlim_t want = (rlim_t)opt_subs + 64;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+    rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+      fatal("open-file limit %llu is below the %llu descriptors %d subscribers need (ulimit -n)",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)want, opt_subs);
+  }
 
   nconns = opt_subs + 1;
   conns = calloc((size_t)nconns, sizeof *conns);
@@ -967,7 +1019,7 @@ int main(int argc, char **argv) {
 
   printf("{\"ok\":true,\"mode\":\"%s\",\"proto\":\"%s\",\"subs\":%d,\"seconds\":%.3f,\"deliveries\":%llu,"
          "\"deliveriesPerSec\":%.0f,\"publishes\":%llu,\"publishesPerSec\":%.1f,",
-         opt_latency_mode ? "latency" : "throughput", opt_pusher ? "pusher" : opt_hubbub ? "hubbub" : "bare", opt_subs, secs,
+         opt_latency_mode ? "latency" : "throughput", opt_pusher ? "pusher" : opt_hubbub ? "hubbub" : opt_socketio ? "socketio" : "bare", opt_subs, secs,
          (unsigned long long)win_recv, (double)win_recv / secs, (unsigned long long)win_pubs,
          (double)win_pubs / secs);
   printf("\"p50Ms\":%.3f,\"p90Ms\":%.3f,\"p99Ms\":%.3f,\"p999Ms\":%.3f,\"maxMs\":%.3f,\"latencySamples\":%llu,"
