@@ -122,7 +122,9 @@ function webSocketClass(loop: VuLoop, registry: Registry) {
     constructor(url: string) {
       this.url = url;
       const started = Date.now();
-      this.ws = new WebSocket(url);
+      // One message per event-loop turn, promise jobs run in between, as in k6 (and browsers):
+      // ws would otherwise emit every message of a TCP chunk in one go, before a reply's awaiter runs.
+      this.ws = new WebSocket(url, { allowSynchronousEvents: false });
       const release = loop.hold(() => this.ws.terminate());
       sessions.add(1);
       this.ws.on('open', () => {
