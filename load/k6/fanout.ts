@@ -2,7 +2,8 @@
 // subscriber sees every publication in order and reports delivery latency as a k6 Trend.
 // Run against a hub:  k6 run -e HUB=ws://127.0.0.1:8080/ws load/k6/fanout.ts
 // Settings: CHANNEL (chat:k6), SUBSCRIBERS (200), PUBLISH_PER_S (100), DURATION_S (30),
-// AUTH_SECRET (when the hub has auth on). The publisher starts after 2 s, stops 3 s before the end.
+// AUTH_SECRET (when the hub has auth on), SETTLE_S (2: the publisher starts then), DRAIN_S (3: it
+// stops this long before the subscribers leave).
 // (k6 runs TypeScript directly; `npm run typecheck` checks this file against @types/k6.)
 
 import type { Options } from 'k6/options';
@@ -13,12 +14,14 @@ import { errors, published } from './lib/metrics.ts';
 const CHANNEL = env('CHANNEL', 'chat:k6');
 const DURATION_S = envNumber('DURATION_S', 30);
 const RATE = envNumber('PUBLISH_PER_S', 100);
+const SETTLE_S = envNumber('SETTLE_S', 2);
+const DRAIN_S = envNumber('DRAIN_S', 3);
 const CAPS = { [CHANNEL]: ['subscribe', 'publish'] };
 
 export const options: Options = {
   scenarios: {
     subscribers: { executor: 'constant-vus', vus: envNumber('SUBSCRIBERS', 200), duration: `${DURATION_S}s`, exec: 'subscriber' },
-    publisher: { executor: 'per-vu-iterations', vus: 1, iterations: 1, maxDuration: `${DURATION_S}s`, exec: 'publisher', startTime: '2s' },
+    publisher: { executor: 'per-vu-iterations', vus: 1, iterations: 1, maxDuration: `${DURATION_S}s`, exec: 'publisher', startTime: `${SETTLE_S}s` },
   },
   thresholds: {
     delivery_latency_ms: ['p(99)<50'],
@@ -58,13 +61,13 @@ export function publisher(): void {
         () => errors.add(1),
       );
     }, 1000 / RATE);
-    // Stop 3 s before the subscribers leave, and close once the last replies are in.
+    // Stop DRAIN_S before the subscribers leave, and close once the last replies are in.
     setTimeout(
       () => {
         clearInterval(timer);
-        setTimeout(() => socket.close(), 1000);
+        setTimeout(() => socket.close(), (DRAIN_S * 1000) / 2);
       },
-      (DURATION_S - 5) * 1000,
+      (DURATION_S - SETTLE_S - DRAIN_S) * 1000,
     );
   }
 }

@@ -187,13 +187,12 @@ export async function apiPost(route: string, body: Record<string, unknown>): Pro
   const res = await http.asyncRequest('POST', `${target.api}/api/${route}`, JSON.stringify(body), {
     headers: { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' },
   });
-  let parsed: unknown = undefined;
+  const text = typeof res.body === 'string' ? res.body : '';
   try {
-    parsed = typeof res.body === 'string' && res.body !== '' ? JSON.parse(res.body) : undefined;
+    return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
   } catch {
-    parsed = res.body;
+    return { status: res.status, body: text }; // not JSON: a proxy's error page, say
   }
-  return { status: res.status, body: parsed };
 }
 
 /**

@@ -89,7 +89,7 @@ function encodeOutput(buf: Buffer, encoding: string): string | ArrayBuffer {
     case 'base64rawurl':
       return buf.toString('base64url');
     case 'binary':
-      return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+      return new Uint8Array(buf).buffer; // a copy: a Buffer may be a view into a shared pool
     default:
       throw new Error(`k6 shim: unknown output encoding ${encoding}`);
   }
@@ -132,7 +132,7 @@ function webSocketClass(loop: VuLoop, registry: Registry) {
         this.emit('open', { type: 'open', timestamp: Date.now() });
       });
       this.ws.on('message', (data: Buffer, isBinary: boolean) => {
-        const payload = isBinary ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data.toString('utf8');
+        const payload = isBinary ? new Uint8Array(data).buffer : data.toString('utf8');
         this.emit('message', { type: 'message', data: payload, timestamp: Date.now() });
       });
       this.ws.on('error', (err: Error) => this.emit('error', { type: 'error', error: err.message, timestamp: Date.now() }));

@@ -197,7 +197,10 @@ export async function runK6Script(file: string, options: RunOptions = {}): Promi
           if (due >= endAt) break;
           await sleep(due - Date.now());
           let vu = free.pop();
-          if (vu === undefined && pool.length < (s.maxVUs ?? 0)) pool.push((vu = allocate(1)[0]));
+          if (vu === undefined && pool.length < (s.maxVUs ?? 0)) {
+            vu = newVu(nextVuId++, { ...scenario });
+            pool.push(vu);
+          }
           if (vu === undefined) {
             dropped.add(1); // no free VU, as k6 counts it
             continue;
