@@ -1,13 +1,15 @@
 // The k6 load scripts, run for a couple of seconds through the Node shim (load/k6/shim) against
 // real hubs: every scenario must pass its own thresholds with deliveries and no gaps; the
 // reconnect storm must bring every subscriber back across a restart of a hub process with
-// --data-dir, with no silent gap; and a hub that refuses publications must fail the thresholds.
+// --data-dir, with no silent gap; and a hub that refuses publications, or (a fake one) skips an
+// offset, must fail the thresholds.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runK6Script, type RunSummary } from '../../load/k6/shim/run.js';
+import { type FakeConnection, FakeHub } from '../client/fake-hub.js';
 import { type HubProcess, spawnHub } from '../helpers/process.js';
 import { startTestHub, type TestHub } from '../helpers/hub-server.js';
 
@@ -90,6 +92,32 @@ describe('the k6 scenarios through the shim', { timeout: 60_000 }, () => {
       expect(failedThresholds(summary)).toContainEqual(expect.stringMatching(/^errors count==0/));
     } finally {
       await strict.close();
+    }
+  });
+});
+
+describe('a hub that skips an offset', { timeout: 30_000 }, () => {
+  it('fails the gaps threshold of fanout.ts', async () => {
+    // A fake hub that numbers publications 1, 2, 4, 5, ...: offset 3 never reaches anyone.
+    const fake = await FakeHub.start();
+    const subscribers: FakeConnection[] = [];
+    let offset = 0;
+    fake.auto.subscribe = (cmd, conn) => {
+      subscribers.push(conn);
+      conn.reply(cmd, { offset: 0, epoch: 'e1' });
+    };
+    fake.auto.publish = (cmd, conn) => {
+      offset += offset === 2 ? 2 : 1;
+      conn.reply(cmd, { offset, epoch: 'e1' });
+      for (const s of subscribers) if (!s.isClosed) s.pub(String(cmd.channel), offset, 'e1', cmd.data);
+    };
+    try {
+      const summary = await run('fanout.ts', { port: Number(new URL(fake.url).port) }, { DURATION_S: '2', SETTLE_S: '0.3', DRAIN_S: '0.6', SUBSCRIBERS: '3', PUBLISH_PER_S: '20' });
+      expect(summary.ok).toBe(false);
+      expect(metric(summary, 'gaps')).toBe(3); // one missing publication, seen by each subscriber
+      expect(failedThresholds(summary)).toEqual(['gaps count==0 (3)']);
+    } finally {
+      await fake.close();
     }
   });
 });
