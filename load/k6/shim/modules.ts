@@ -69,7 +69,7 @@ export interface ExecState {
 
 function unsupported(what: string): () => never {
   return () => {
-    throw new Error(`${what} is not in the k6 shim (see load/k6/shim/README)`);
+    throw new Error(`${what} is not in the k6 shim (see load/k6/shim/README.md)`);
   };
 }
 
