@@ -124,15 +124,17 @@ export async function runK6Script(file: string, options: RunOptions = {}): Promi
     if (typeof init.exports[name] === 'function') throw new Error(`k6 shim: ${name}() is not supported`);
   }
   const scenarios = scriptOptions.scenarios ?? { default: { executor: 'per-vu-iterations', vus: 1, iterations: 1 } };
+  for (const [name, s] of Object.entries(scenarios)) {
+    if (typeof init.exports[s.exec ?? 'default'] !== 'function') throw new Error(`k6 shim: scenario ${name} runs ${s.exec ?? 'default'}, which the script does not export`);
+  }
 
   /** One iteration of `fnName` on `vu`: until the function and all it opened are done, or `hardStopAt`. */
   async function iterate(vu: Vu, fnName: string, hardStopAt: number, counter: { n: number }): Promise<void> {
-    const fn = vu.exports[fnName];
-    if (typeof fn !== 'function') throw new Error(`k6 shim: the script exports no function ${fnName}`);
+    const fn = vu.exports[fnName] as ScriptFunction;
     vu.state.scenario.iterationInTest = counter.n++;
     const work = (async () => {
       try {
-        await (fn as ScriptFunction)();
+        await fn();
       } catch (err) {
         vu.loop.errors.push(err);
         vu.loop.abort();
