@@ -55,6 +55,8 @@ interface NodeRow {
   failures: Record<string, number>;
   connectMs: number;
   kbPerConn: number;
+  /** Before any connection, and held with every connection open (the lower of two samples). */
+  rssBeforeMb: number;
   rssMb: number;
   idleCpuPct: number;
   received: number;
@@ -178,6 +180,7 @@ export async function runCluster(opts: ClusterOptions): Promise<boolean> {
         connectMs: r.connectMs,
         // The lower of the two samples, as in run.ts: what connecting left behind is collected once idle.
         kbPerConn: (held - (rssBefore[k] as number)) / Math.max(1, r.opened),
+        rssBeforeMb: mb(rssBefore[k] as number),
         rssMb: mb(held),
         idleCpuPct: idleCpu[k] as number,
         received: mine.reduce((n, w) => n + w.count, 0),
@@ -218,16 +221,16 @@ function print(result: Result, opts: ClusterOptions): void {
     return;
   }
   const ms = (v: number | undefined) => (v === undefined ? 'none arrived' : `${v.toFixed(0)} ms`);
-  console.log(`\n| node | connections | RSS per connection | RSS | idle CPU | broadcast: last subscriber after | got it |`);
+  console.log(`\n| node | connections | RSS per connection | RSS (before) | idle CPU | broadcast: last subscriber after | got it |`);
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of result.rows) {
     console.log(
-      `| hubbub ${r.node}${r.node === 1 ? ' (published here)' : ''} | ${r.opened.toLocaleString('en')} | ${r.kbPerConn.toFixed(2)} KB | ${r.rssMb.toFixed(0)} MB | ` +
+      `| hubbub ${r.node}${r.node === 1 ? ' (published here)' : ''} | ${r.opened.toLocaleString('en')} | ${r.kbPerConn.toFixed(2)} KB | ${r.rssMb.toFixed(0)} MB (${r.rssBeforeMb.toFixed(0)} MB) | ` +
         `${r.idleCpuPct.toFixed(2)}% | ${ms(r.lastMs)} | ${r.received.toLocaleString('en')} |`,
     );
   }
   const { redis, broadcast } = result;
-  console.log(`| redis-server | - | - | ${redis.rssMb.toFixed(1)} MB (${redis.rssBeforeMb.toFixed(1)} MB before) | ${redis.idleCpuPct.toFixed(2)}% | - | - |`);
+  console.log(`| redis-server | - | - | ${redis.rssMb.toFixed(1)} MB (${redis.rssBeforeMb.toFixed(1)} MB) | ${redis.idleCpuPct.toFixed(2)}% | - | - |`);
   console.log(
     `| all nodes | ${result.rows.reduce((n, r) => n + r.opened, 0).toLocaleString('en')} | - | - | - | ${ms(broadcast.lastMs)} | ` +
       `${broadcast.received.toLocaleString('en')} of ${broadcast.expected.toLocaleString('en')} |`,

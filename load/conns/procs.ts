@@ -1,7 +1,8 @@
 // Process plumbing shared by `npm run bench:conns` (run.ts) and its multi-node mode (cluster.ts):
 // free ports, RSS and CPU time from /proc, readiness by polling /health, load workers over IPC,
 // and one registry of every child started, killed on exit, on an error and on Ctrl-C (SIGINT) or
-// SIGTERM, so a run never leaves a server, a redis-server or a load process behind.
+// SIGTERM, so a run never leaves a server, a redis-server or a load process behind. Children write
+// to our stderr, so stdout holds only the results (--json).
 
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,7 +37,7 @@ process.on('SIGTERM', () => process.exit(143));
 /** Starts a server process (pinned to SERVER_CPU with `taskset`, which execs it: same pid), tracked for teardown. */
 export function spawnServer(argv: string[], env: Record<string, string>, pin: boolean): ChildProcess {
   const full = pin ? ['taskset', '-c', String(SERVER_CPU), ...argv] : argv;
-  const child = spawn(full[0] as string, full.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(full[0] as string, full.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 2, 2] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -125,7 +126,7 @@ export function startWorker(port: number, wsPath: string, proto: Proto, count: n
     // Pinned: `taskset -c 0 node --import tsx worker.ts ...` (the IPC channel survives the exec).
     execPath: pin ? 'taskset' : process.execPath,
     execArgv: pin ? ['-c', String(LOAD_CPU), process.execPath, '--import', 'tsx'] : ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 2, 2, 'ipc'],
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
