@@ -3,7 +3,7 @@
 // processes (`node dist/cli.js`, engine redis) on free ports, all pinned to the server core; then
 // W load processes per node (pinned to the load core, each from its own source address 127.0.0.2,
 // .3, ..., so no process nears the 20,000 open-files limit) open N subscribed connections to each
-// node, K x N in all. It reports per node RSS per connection and idle CPU (as run.ts does for one
+// node, one node after another, K x N in all. It reports per node RSS per connection and idle CPU (as run.ts does for one
 // server), redis-server's RSS and idle CPU, and one broadcast: a publish through node 1's HTTP API
 // that Redis carries to every node, the time until the last subscriber on any node has it, and
 // the count that got it. A connection that failed or a subscriber that missed the publication
@@ -16,6 +16,7 @@ import {
   type Broadcast,
   cpuSeconds,
   freePort,
+  type Ready,
   ROOT,
   rssKb,
   sleep,
@@ -123,24 +124,22 @@ export async function runCluster(opts: ClusterOptions): Promise<boolean> {
         `hubbub on ${opts.transport}, Redis on port ${redisPort}, load from 127.0.0.2-${lastAddress}; ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
     );
 
-    // Every node's load at once, as behind a load balancer.
-    const started = Date.now();
-    hubs.forEach((h, k) => {
+    // One node at a time: all of them at once puts three connection storms plus Redis on the one
+    // server core, and on a shared machine that stalled the hubs' event loops past the engine's
+    // 2 s command timeout (Redis reconnects, subscribes fail with `unavailable`). The bench is
+    // about what idle connections cost, so it spreads the storms out.
+    const ready: (Ready & { connectMs: number })[] = [];
+    for (const [k, h] of hubs.entries()) {
+      const started = Date.now();
       const mine: Worker[] = [];
       for (let i = 0; i < opts.workers; i++) {
         const count = Math.min(perWorker, opts.conns - i * perWorker);
         if (count > 0) mine.push(startWorker(h.port, '/ws', 'hubbub', count, `127.0.0.${2 + k * opts.workers + i}`, opts.pin));
       }
       workers.push(mine);
-    });
-    const ready = await Promise.all(
-      workers.map(async (mine) => {
-        const r = sumReady(await Promise.all(mine.map((w) => w.ready)));
-        return { ...r, connectMs: Date.now() - started };
-      }),
-    );
-    for (const [k, r] of ready.entries()) {
-      opts.log(`node ${k + 1}: ${r.opened} subscribed (${r.failed} failed${r.failed > 0 ? `: ${JSON.stringify(r.failures)}` : ''}) after ${r.connectMs} ms`);
+      const r = { ...sumReady(await Promise.all(mine.map((w) => w.ready))), connectMs: Date.now() - started };
+      ready.push(r);
+      opts.log(`node ${k + 1}: ${r.opened} subscribed (${r.failed} failed${r.failed > 0 ? `: ${JSON.stringify(r.failures)}` : ''}) in ${r.connectMs} ms`);
     }
 
     await sleep(opts.settleMs);
