@@ -3,11 +3,12 @@
 // processes (`node dist/cli.js`, engine redis) on free ports, all pinned to the server core; then
 // W load processes per node (pinned to the load core, each from its own source address 127.0.0.2,
 // .3, ..., so no process nears the 20,000 open-files limit) open N subscribed connections to each
-// node, one node after another, K x N in all. It reports per node RSS per connection and idle CPU (as run.ts does for one
-// server), redis-server's RSS and idle CPU, and one broadcast: a publish through node 1's HTTP API
-// that Redis carries to every node, the time until the last subscriber on any node has it, and
-// the count that got it. A connection that failed or a subscriber that missed the publication
-// makes the run fail (exit code 1). Everything started is killed on exit and on Ctrl-C (procs.ts).
+// node, one node after another, K x N in all. It reports per node RSS per connection and idle CPU
+// (as run.ts does for one server), redis-server's RSS and idle CPU, and one broadcast: a publish
+// through node 1's HTTP API that Redis carries to every node, the time until the last subscriber
+// on any node has it, and the count that got it. A connection that failed or a subscriber that
+// missed the publication (not there within 30 s) makes the run fail (exit code 1). Everything
+// started is killed on exit and on Ctrl-C (procs.ts).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,6 +33,12 @@ import {
 
 const CONFIG = path.join(ROOT, 'load/bin/hubbub-cluster.json');
 const CHANNEL = 'bench:conns';
+/**
+ * How long the broadcast may take before a subscriber that has not got it counts as missing. One
+ * trial on the shared machine took 10 s to reach the last of 57,000 (12 load processes on one busy
+ * core read it late), so this is far above what the cluster itself needs.
+ */
+const BROADCAST_TIMEOUT_MS = 30_000;
 
 export interface ClusterOptions {
   nodes: number;
@@ -163,7 +170,7 @@ export async function runCluster(opts: ClusterOptions): Promise<boolean> {
         body: JSON.stringify({ channel: CHANNEL, data: { bench: 'broadcast' } }),
       });
       if (!r.ok) throw new Error(`publish through node 1: ${r.status} ${await r.text()}`);
-    });
+    }, BROADCAST_TIMEOUT_MS);
 
     const rows: NodeRow[] = hubs.map((h, k) => {
       const r = ready[k] as (typeof ready)[number];

@@ -180,16 +180,16 @@ export interface Broadcast {
 }
 
 /**
- * Arms every worker, publishes once, and polls until all `opened` have it or 10 s passed. The
+ * Arms every worker, publishes once, and polls until all `opened` have it or `timeoutMs` passed. The
  * times are taken in the workers as each socket reads the frame, so the polling interval does not
  * add to them.
  */
-export async function timeBroadcast(workers: Worker[], opened: number, publish: () => Promise<void>): Promise<Broadcast> {
+export async function timeBroadcast(workers: Worker[], opened: number, publish: () => Promise<void>, timeoutMs = 10_000): Promise<Broadcast> {
   await Promise.all(workers.map((w) => w.arm()));
   const sentAt = now();
   await publish();
   let reports: { count: number; last: number }[] = [];
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     await sleep(100);
     reports = await Promise.all(workers.map((w) => w.received()));
