@@ -1,38 +1,40 @@
-// `npm run bench:conns`: what idle connections cost. For bare uWS, bare ws, hubbub on uWS and
-// hubbub on ws, one after another: the server starts pinned to one core (`taskset -c 1`), load
-// processes pinned to the other open N subscribed WebSocket connections (default 19,000, near the
-// 20,000 open-files limit of the server process) from source addresses 127.0.0.2, .3, ... (one
+// `npm run bench:conns`: what idle connections cost. For bare uWS, bare ws, hubbub on uWS, hubbub
+// on ws and Socket.IO, one after another: the server starts pinned to one core (`taskset -c 1`),
+// load processes pinned to the other open N subscribed WebSocket connections (default 19,000, near
+// the 20,000 open-files limit of the server process) from source addresses 127.0.0.2, .3, ... (one
 // process each, so no load process nears its own limit), then it prints
 //   - RSS per connection: (server RSS with every connection subscribed and settled - RSS before) / N,
 //     RSS taken after the settle time and again after the idle window, the lower of the two,
 //   - idle CPU: the server's CPU time over an idle window (nothing sent by anyone) / wall time,
 //   - broadcast: one publication to all N, time until the last subscriber has it.
-// Options: --conns N (default 19000), --workers W (default 4), --only bare-uws,bare-ws,hubbub-uws,hubbub-ws,
-// --idle-ms (default 10000), --settle-ms (default 3000), --no-pin.
-// Not a test: it prints a table. bare servers send no pings (idleTimeout 0); hubbub pings every
-// 25 s (server.pingIntervalMs), which its idle CPU includes.
+// With --nodes K (K >= 2), it runs the multi-node scenario of cluster.ts instead: K hubbub nodes on
+// the Redis engine with N connections each (see there).
+// Options: --conns N (default 19000; per node with --nodes), --workers W (default 4; per node with
+// --nodes), --only bare-uws,bare-ws,hubbub-uws,hubbub-ws,socketio, --idle-ms (default 10000),
+// --settle-ms (default 3000), --no-pin, --nodes K, --transport uws|ws (hubbub's, with --nodes;
+// default uws), --json (progress on stderr, one JSON document on stdout instead of the table).
+// Not a test: it prints a table. Bare servers send no pings (idleTimeout 0); hubbub pings every
+// 25 s (server.pingIntervalMs) and Socket.IO every 25 s (pingInterval, answered by the load side
+// with `3`), which their idle CPU includes when the window spans a ping round.
 
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { runCluster } from './cluster.js';
+import { cpuSeconds, freePort, type Proto, ROOT, rssKb, SERVER_CPU, sleep, spawnServer, startWorker, stop, sumReady, timeBroadcast, waitHealthy, type Worker } from './procs.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const HUB_CONFIG = path.join(ROOT, 'load/bin/hubbub-conns.json');
 const API_KEY = 'bench-conns-api-key-0123456789';
-const SERVER_CPU = 1;
-const LOAD_CPU = 0;
-const CLK_TCK = 100;
+const SIO_PATH = '/socket.io/?EIO=4&transport=websocket';
 
-type Key = 'bare-uws' | 'bare-ws' | 'hubbub-uws' | 'hubbub-ws';
+type Key = 'bare-uws' | 'bare-ws' | 'hubbub-uws' | 'hubbub-ws' | 'socketio';
 interface Spec {
   key: Key;
   label: string;
   path: string;
-  proto: 'bare' | 'hubbub';
+  proto: Proto;
   argv(port: number): string[];
   env(port: number): Record<string, string>;
 }
@@ -49,19 +51,25 @@ const SPECS: Spec[] = [
   { key: 'bare-ws', label: 'bare ws', path: '/', proto: 'bare', argv: (p) => ['node', '--import', 'tsx', 'load/fanout/bare-ws.ts', String(p)], env: () => ({}) },
   { key: 'hubbub-uws', label: 'hubbub on uWS', path: '/ws', proto: 'hubbub', argv: () => ['node', 'dist/cli.js', '--config', HUB_CONFIG], env: hubEnv('uws') },
   { key: 'hubbub-ws', label: 'hubbub on ws', path: '/ws', proto: 'hubbub', argv: () => ['node', 'dist/cli.js', '--config', HUB_CONFIG], env: hubEnv('ws') },
+  { key: 'socketio', label: 'Socket.IO', path: SIO_PATH, proto: 'socketio', argv: (p) => ['node', '--import', 'tsx', 'load/fanout/bare-socketio.ts', String(p)], env: () => ({}) },
 ];
 
-interface Options {
+export interface Options {
   conns: number;
   workers: number;
   only: Key[];
   idleMs: number;
   settleMs: number;
   pin: boolean;
+  nodes: number;
+  transport: 'uws' | 'ws';
+  json: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
-  const opts: Options = { conns: 19_000, workers: 4, only: SPECS.map((s) => s.key), idleMs: 10_000, settleMs: 3000, pin: true };
+  const opts: Options = {
+    conns: 19_000, workers: 4, only: SPECS.map((s) => s.key), idleMs: 10_000, settleMs: 3000, pin: true, nodes: 1, transport: 'uws', json: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): number => {
@@ -73,8 +81,14 @@ function parseOptions(argv: string[]): Options {
     else if (arg === '--workers') opts.workers = value();
     else if (arg === '--idle-ms') opts.idleMs = value();
     else if (arg === '--settle-ms') opts.settleMs = value();
+    else if (arg === '--nodes') opts.nodes = Math.floor(value());
     else if (arg === '--no-pin') opts.pin = false;
-    else if (arg === '--only') {
+    else if (arg === '--json') opts.json = true;
+    else if (arg === '--transport') {
+      const t = argv[++i];
+      if (t !== 'uws' && t !== 'ws') throw new Error('--transport: expected uws or ws');
+      opts.transport = t;
+    } else if (arg === '--only') {
       const keys = (argv[++i] ?? '').split(',') as Key[];
       for (const k of keys) if (!SPECS.some((s) => s.key === k)) throw new Error(`--only: unknown server ${k}`);
       opts.only = keys;
@@ -83,103 +97,67 @@ function parseOptions(argv: string[]): Options {
   return opts;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const now = (): number => performance.timeOrigin + performance.now();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
-function rssKb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Number(line?.split(/\s+/)[1] ?? 0);
-}
-
-/** utime + stime of a process, in clock ticks. */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-async function waitHealthy(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error('server did not answer /health');
-    await sleep(50);
-  }
-}
-
-interface Worker {
-  child: ChildProcess;
-  next(type: string): Promise<Record<string, unknown>>;
-}
-
-function startWorker(port: number, spec: Spec, count: number, address: string, pin: boolean): Worker {
-  const child = fork(path.join(ROOT, 'load/conns/worker.ts'), [String(port), spec.path, String(count), address, spec.proto], {
-    // Pinned: `taskset -c 0 node --import tsx worker.ts ...` (the IPC channel survives the exec).
-    execPath: pin ? 'taskset' : process.execPath,
-    execArgv: pin ? ['-c', String(LOAD_CPU), process.execPath, '--import', 'tsx'] : ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const waiting = new Map<string, (m: Record<string, unknown>) => void>();
-  child.on('message', (m: Record<string, unknown>) => {
-    const resolve = waiting.get(String(m.type));
-    waiting.delete(String(m.type));
-    resolve?.(m);
-  });
-  return {
-    child,
-    next: (type) => new Promise((resolve) => waiting.set(type, resolve)),
-  };
-}
-
 interface Row {
-  spec: Spec;
+  key: Key;
+  label: string;
   opened: number;
   failed: number;
   failures: Record<string, number>;
   kbPerConn: number;
   idleCpuPct: number;
+  /** ms from the publish call until the last subscriber had it; undefined when none arrived. */
   lastMs: number | undefined;
   received: number;
   connectMs: number;
 }
 
-async function publishOnce(spec: Spec, port: number): Promise<() => Promise<void>> {
+/** A Socket.IO client over `ws` that has done its engine.io open and Socket.IO connect. */
+async function socketIoPublisher(port: number): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${SIO_PATH}&pub=1`);
+  ws.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject);
+    ws.on('message', (data) => {
+      const text = String(data);
+      if (text.startsWith('0')) ws.send('40');
+      else if (text.startsWith('40')) resolve();
+      else if (text === '2') ws.send('3');
+    });
+  });
+  return ws;
+}
+
+/** Readies one publisher for the row's server; the returned function publishes once. */
+async function publisher(spec: Spec, port: number): Promise<{ publish(): Promise<void>; close(): void }> {
   if (spec.proto === 'hubbub') {
-    return async () => {
-      const r = await fetch(`http://127.0.0.1:${port}/api/publish`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ channel: 'bench:conns', data: { bench: 'broadcast' } }),
-      });
-      if (!r.ok) throw new Error(`publish: ${r.status} ${await r.text()}`);
+    return {
+      publish: async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/api/publish`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ channel: 'bench:conns', data: { bench: 'broadcast' } }),
+        });
+        if (!r.ok) throw new Error(`publish: ${r.status} ${await r.text()}`);
+      },
+      close: () => undefined,
     };
   }
+  if (spec.proto === 'socketio') {
+    const ws = await socketIoPublisher(port);
+    return { publish: async () => ws.send('42["p",{"bench":"broadcast"}]'), close: () => ws.terminate() };
+  }
   const ws = new WebSocket(`ws://127.0.0.1:${port}/?pub=1`);
+  ws.on('error', () => undefined);
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  return async () => {
-    ws.send('{"bench":"broadcast"}');
-  };
+  return { publish: async () => ws.send('{"bench":"broadcast"}'), close: () => ws.terminate() };
 }
 
 async function runRow(spec: Spec, opts: Options): Promise<Row> {
   const port = await freePort();
-  const argv = opts.pin ? ['taskset', '-c', String(SERVER_CPU), ...spec.argv(port)] : spec.argv(port);
-  const server = spawn(argv[0] as string, argv.slice(1), { cwd: ROOT, env: { ...process.env, ...spec.env(port) }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const server = spawnServer(spec.argv(port), spec.env(port), opts.pin);
   const pid = server.pid as number;
   const workers: Worker[] = [];
+  let pub: { close(): void } | undefined;
   try {
     await waitHealthy(port, server);
     await sleep(1000);
@@ -188,52 +166,44 @@ async function runRow(spec: Spec, opts: Options): Promise<Row> {
     const per = Math.ceil(opts.conns / opts.workers);
     for (let i = 0; i < opts.workers; i++) {
       const count = Math.min(per, opts.conns - i * per);
-      if (count > 0) workers.push(startWorker(port, spec, count, `127.0.0.${2 + i}`, opts.pin));
+      if (count > 0) workers.push(startWorker(port, spec.path, spec.proto, count, `127.0.0.${2 + i}`, opts.pin));
     }
-    const ready = await Promise.all(workers.map((w) => w.next('ready')));
+    const { opened, failed, failures } = sumReady(await Promise.all(workers.map((w) => w.ready)));
     const connectMs = Date.now() - started;
-    const opened = ready.reduce((n, m) => n + Number(m.opened), 0);
-    const failed = ready.reduce((n, m) => n + Number(m.failed), 0);
-    const failures: Record<string, number> = {};
-    for (const m of ready) for (const [why, n] of Object.entries(m.failures as Record<string, number>)) failures[why] = (failures[why] ?? 0) + n;
     await sleep(opts.settleMs);
     const settledRss = rssKb(pid);
-    const cpu0 = cpuTicks(pid);
+    const cpu0 = cpuSeconds(pid);
     const t0 = Date.now();
     await sleep(opts.idleMs);
-    const idleCpuPct = ((cpuTicks(pid) - cpu0) / CLK_TCK / ((Date.now() - t0) / 1000)) * 100;
-    // V8's memory reducer collects what connecting left behind once the hub goes quiet: the lower
-    // of the two samples is what the connections hold.
+    const idleCpuPct = ((cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000)) * 100;
+    // V8's memory reducer collects what connecting left behind once the server goes quiet: the
+    // lower of the two samples is what the connections hold.
     const kbPerConn = (Math.min(settledRss, rssKb(pid)) - rssBefore) / Math.max(1, opened);
 
-    const publish = await publishOnce(spec, port);
-    await Promise.all(workers.map((w) => { const armed = w.next('armed'); w.child.send({ type: 'arm' }); return armed; }));
-    const sentAt = now();
-    await publish();
-    let times: number[] = [];
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      await sleep(100);
-      const reports = await Promise.all(workers.map((w) => { const r = w.next('received'); w.child.send({ type: 'report' }); return r; }));
-      times = reports.flatMap((r) => r.times as number[]);
-      if (times.length >= opened) break;
-    }
-    const lastMs = times.length > 0 ? Math.max(...times) - sentAt : undefined;
-    return { spec, opened, failed, failures, kbPerConn, idleCpuPct, lastMs, received: times.length, connectMs };
+    const p = await publisher(spec, port);
+    pub = p;
+    const { received, lastMs } = await timeBroadcast(workers, opened, p.publish);
+    return { key: spec.key, label: spec.label, opened, failed, failures, kbPerConn, idleCpuPct, lastMs, received, connectMs };
   } finally {
-    for (const w of workers) w.child.kill('SIGKILL');
-    server.kill('SIGKILL');
-    await new Promise((r) => server.once('exit', r));
+    pub?.close();
+    await Promise.all(workers.map((w) => stop(w.child)));
+    await stop(server);
   }
 }
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
+  const log = opts.json ? console.error : console.log;
   try {
     if (opts.pin) execFileSync('taskset', ['-c', String(SERVER_CPU), 'true'], { stdio: 'ignore' });
   } catch {
     console.error(`taskset -c ${SERVER_CPU} is not usable here (needs 2 cores); running unpinned`);
     opts.pin = false;
+  }
+  if (opts.nodes > 1) {
+    const ok = await runCluster({ ...opts, apiKey: API_KEY, log });
+    process.exitCode = ok ? 0 : 1;
+    return;
   }
   mkdirSync(path.dirname(HUB_CONFIG), { recursive: true });
   writeFileSync(
@@ -243,25 +213,28 @@ async function main(): Promise<void> {
       namespaces: { bench: {} },
     }),
   );
-  console.log(`bench:conns: ${opts.conns} idle subscribed connections over ${opts.workers} source addresses; ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`);
+  log(`bench:conns: ${opts.conns} idle subscribed connections over ${opts.workers} source addresses; ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`);
   const rows: Row[] = [];
   for (const key of opts.only) {
     const spec = SPECS.find((s) => s.key === key) as Spec;
-    process.stdout.write(`${spec.label}: `);
     const row = await runRow(spec, opts);
     rows.push(row);
-    console.log(
-      `${row.opened} subscribed (${row.failed} failed${row.failed > 0 ? `: ${JSON.stringify(row.failures)}` : ''}) in ${row.connectMs} ms; ${row.kbPerConn.toFixed(2)} KB/conn; idle CPU ${row.idleCpuPct.toFixed(2)}%; ` +
+    log(
+      `${spec.label}: ${row.opened} subscribed (${row.failed} failed${row.failed > 0 ? `: ${JSON.stringify(row.failures)}` : ''}) in ${row.connectMs} ms; ${row.kbPerConn.toFixed(2)} KB/conn; idle CPU ${row.idleCpuPct.toFixed(2)}%; ` +
         `broadcast to ${row.received}/${row.opened}: last after ${row.lastMs === undefined ? '-' : row.lastMs.toFixed(0)} ms`,
     );
   }
-  const base = rows.find((r) => r.spec.key === 'bare-uws');
+  if (opts.json) {
+    console.log(JSON.stringify({ bench: 'conns', conns: opts.conns, workers: opts.workers, node: process.version, cpu: os.cpus()[0]?.model, rows }, null, 2));
+    return;
+  }
+  const base = rows.find((r) => r.key === 'bare-uws');
   console.log('\n| server | connections | RSS per connection | idle CPU | broadcast: last subscriber after |');
   console.log('|---|---:|---:|---:|---:|');
   for (const r of rows) {
     const ratio = base !== undefined && r !== base ? ` (${(r.kbPerConn / base.kbPerConn).toFixed(1)}x bare uWS)` : '';
     console.log(
-      `| ${r.spec.label} | ${r.opened.toLocaleString('en')} | ${r.kbPerConn.toFixed(2)} KB${ratio} | ${r.idleCpuPct.toFixed(2)}% | ${r.lastMs === undefined ? 'none arrived' : `${r.lastMs.toFixed(0)} ms`}${r.received < r.opened ? ` (${r.received} got it)` : ''} |`,
+      `| ${r.label} | ${r.opened.toLocaleString('en')} | ${r.kbPerConn.toFixed(2)} KB${ratio} | ${r.idleCpuPct.toFixed(2)}% | ${r.lastMs === undefined ? 'none arrived' : `${r.lastMs.toFixed(0)} ms`}${r.received < r.opened ? ` (${r.received} got it)` : ''} |`,
     );
   }
 }

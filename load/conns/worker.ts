@@ -1,11 +1,14 @@
 // One load process of `npm run bench:conns`: opens COUNT WebSocket connections from one source
 // address over raw TCP (the handshake and frames written by hand: a few hundred bytes of state per
 // socket, so the load side stays small), subscribes each (hubbub: connect + subscribe in one frame;
-// bare servers subscribe every socket on open), answers pings, and reports to its parent:
+// bare servers subscribe every socket on open; Socket.IO (engine.io v4): `40` after the server's
+// open packet `0{...}`, subscribed at its `40{...}`, the server joins it to the room), answers
+// pings (WebSocket pings; Socket.IO's `2` with `3`), and reports to its parent:
 //   {type:'ready', opened, failed}       every connection subscribed (or failed)
-//   {type:'armed'}                       on 'arm': from now on, the first text frame is timed
-//   {type:'received', times:[...]}       on 'report': when each socket got its first text frame
-//                                        after 'arm' (performance.timeOrigin + now(), in ms)
+//   {type:'armed'}                       on 'arm': from now on, the first delivery is timed
+//   {type:'received', count, last}       on 'report': how many sockets got a delivery (a text
+//                                        frame; Socket.IO: an event `42...`) since 'arm', and when
+//                                        the last of them did (performance.timeOrigin + now(), ms)
 // Usage (from run.ts): node --import tsx load/conns/worker.ts <port> <path> <count> <localAddress> <proto>
 
 import { randomBytes } from 'node:crypto';
@@ -36,6 +39,8 @@ function frame(opcode: number, payload: Buffer): Buffer {
   return out;
 }
 
+const SIO_CONNECT = Buffer.from('40');
+const SIO_PONG = Buffer.from('3');
 const SUBSCRIBE = Buffer.from(JSON.stringify([{ id: 1, method: 'connect' }, { id: 2, method: 'subscribe', channel: 'bench:conns' }]));
 
 interface Conn {
@@ -88,6 +93,7 @@ function onFrames(c: Conn, data: Buffer): void {
     if (buf.length < off + len) break;
     const payload = buf.subarray(off, off + len);
     if (opcode === 0x9) c.socket.write(frame(0xa, payload));
+    else if (opcode === 0x1 && proto === 'socketio') onSocketIo(c, payload);
     else if (opcode === 0x1) {
       if (!c.subscribed) {
         // hubbub: the reply to connect + subscribe.
@@ -99,6 +105,21 @@ function onFrames(c: Conn, data: Buffer): void {
     buf = buf.subarray(off + len);
   }
   c.buffered = buf.length > 0 ? Buffer.from(buf) : undefined;
+}
+
+/** An engine.io v4 / Socket.IO v5 text packet: the first byte is the engine.io packet type. */
+function onSocketIo(c: Conn, payload: Buffer): void {
+  const type = payload[0];
+  if (type === 0x32 /* '2' ping */) c.socket.write(frame(0x1, SIO_PONG));
+  else if (type === 0x30 /* '0' open */) c.socket.write(frame(0x1, SIO_CONNECT));
+  else if (type === 0x34 /* '4' message */) {
+    const sio = payload[1];
+    if (sio === 0x30 /* '0' connect */ && !c.subscribed) {
+      c.subscribed = true;
+      settle(c, true);
+    } else if (sio === 0x34 /* '4' connect_error */) settle(c, false, 'connect_error');
+    else if (sio === 0x32 /* '2' event */ && armed && c.receivedAt === 0) c.receivedAt = now();
+  }
 }
 
 function open(): Promise<void> {
@@ -131,7 +152,9 @@ function open(): Promise<void> {
       c.upgraded = true;
       const rest = Buffer.from(head.slice(end + 4), 'latin1');
       if (proto === 'hubbub') socket.write(frame(0x1, SUBSCRIBE));
-      else {
+      else if (proto === 'socketio') {
+        // Subscribed once the server's Socket.IO connect reply arrives (onSocketIo).
+      } else {
         c.subscribed = true;
         settle(c, true);
       }
@@ -160,7 +183,14 @@ process.on('message', (msg: { type: string }) => {
     for (const c of conns) c.receivedAt = 0;
     process.send?.({ type: 'armed' });
   } else if (msg.type === 'report') {
-    process.send?.({ type: 'received', times: conns.filter((c) => c.receivedAt > 0).map((c) => c.receivedAt) });
+    let count = 0;
+    let last = 0;
+    for (const c of conns) {
+      if (c.receivedAt === 0) continue;
+      count++;
+      if (c.receivedAt > last) last = c.receivedAt;
+    }
+    process.send?.({ type: 'received', count, last });
   } else if (msg.type === 'exit') {
     for (const c of conns) c.socket.destroy();
     process.exit(0);
