@@ -104,6 +104,8 @@ interface Row {
   failed: number;
   failures: Record<string, number>;
   kbPerConn: number;
+  /** RSS growth per connection of the second half (see runRow). */
+  marginalKbPerConn: number;
   idleCpuPct: number;
   /** ms from the publish call until the last subscriber had it; undefined when none arrived. */
   lastMs: number | undefined;
@@ -160,16 +162,33 @@ async function runRow(spec: Spec, opts: Options): Promise<Row> {
   let pub: { close(): void } | undefined;
   try {
     await waitHealthy(port, server);
-    await sleep(1000);
+    // Start-up (tsx compiling a bare server, hubbub loading its modules) leaves garbage V8 frees later.
+    await sleep(3000);
     const rssBefore = rssKb(pid);
     const started = Date.now();
+    // Two waves (the first half of the load processes, then the rest), RSS sampled after each: the
+    // second wave's growth per connection is the marginal cost, without what is paid once whatever
+    // the count (V8's young generation grows to its maximum, ~32 MB, under a connection storm).
     const per = Math.ceil(opts.conns / opts.workers);
-    for (let i = 0; i < opts.workers; i++) {
-      const count = Math.min(per, opts.conns - i * per);
-      if (count > 0) workers.push(startWorker(port, spec.path, spec.proto, count, `127.0.0.${2 + i}`, opts.pin));
-    }
-    const { opened, failed, failures } = sumReady(await Promise.all(workers.map((w) => w.ready)));
-    const connectMs = Date.now() - started;
+    const firstWave = Math.max(1, Math.floor(opts.workers / 2));
+    const wave = async (from: number, to: number): Promise<ReturnType<typeof sumReady>> => {
+      const started: Worker[] = [];
+      for (let i = from; i < to; i++) {
+        const count = Math.min(per, opts.conns - i * per);
+        if (count > 0) started.push(startWorker(port, spec.path, spec.proto, count, `127.0.0.${2 + i}`, opts.pin));
+      }
+      workers.push(...started);
+      return sumReady(await Promise.all(started.map((w) => w.ready)));
+    };
+    const first = await wave(0, firstWave);
+    await sleep(opts.settleMs);
+    const halfRss = rssKb(pid);
+    const second = await wave(firstWave, opts.workers);
+    const opened = first.opened + second.opened;
+    const failed = first.failed + second.failed;
+    const failures = { ...first.failures };
+    for (const [why, n] of Object.entries(second.failures)) failures[why] = (failures[why] ?? 0) + n;
+    const connectMs = Date.now() - started - opts.settleMs;
     await sleep(opts.settleMs);
     const settledRss = rssKb(pid);
     const cpu0 = cpuSeconds(pid);
@@ -178,12 +197,14 @@ async function runRow(spec: Spec, opts: Options): Promise<Row> {
     const idleCpuPct = ((cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000)) * 100;
     // V8's memory reducer collects what connecting left behind once the server goes quiet: the
     // lower of the two samples is what the connections hold.
-    const kbPerConn = (Math.min(settledRss, rssKb(pid)) - rssBefore) / Math.max(1, opened);
+    const heldRss = Math.min(settledRss, rssKb(pid));
+    const kbPerConn = (heldRss - rssBefore) / Math.max(1, opened);
+    const marginalKbPerConn = second.opened > 0 ? (heldRss - halfRss) / second.opened : Number.NaN;
 
     const p = await publisher(spec, port);
     pub = p;
     const { received, lastMs } = await timeBroadcast(workers, opened, p.publish);
-    return { key: spec.key, label: spec.label, opened, failed, failures, kbPerConn, idleCpuPct, lastMs, received, connectMs };
+    return { key: spec.key, label: spec.label, opened, failed, failures, kbPerConn, marginalKbPerConn, idleCpuPct, lastMs, received, connectMs };
   } finally {
     pub?.close();
     await Promise.all(workers.map((w) => stop(w.child)));
@@ -220,7 +241,7 @@ async function main(): Promise<void> {
     const row = await runRow(spec, opts);
     rows.push(row);
     log(
-      `${spec.label}: ${row.opened} subscribed (${row.failed} failed${row.failed > 0 ? `: ${JSON.stringify(row.failures)}` : ''}) in ${row.connectMs} ms; ${row.kbPerConn.toFixed(2)} KB/conn; idle CPU ${row.idleCpuPct.toFixed(2)}%; ` +
+      `${spec.label}: ${row.opened} subscribed (${row.failed} failed${row.failed > 0 ? `: ${JSON.stringify(row.failures)}` : ''}) in ${row.connectMs} ms; ${row.kbPerConn.toFixed(2)} KB/conn (marginal ${row.marginalKbPerConn.toFixed(2)}); idle CPU ${row.idleCpuPct.toFixed(2)}%; ` +
         `broadcast to ${row.received}/${row.opened}: last after ${row.lastMs === undefined ? '-' : row.lastMs.toFixed(0)} ms`,
     );
   }
@@ -229,12 +250,12 @@ async function main(): Promise<void> {
     return;
   }
   const base = rows.find((r) => r.key === 'bare-uws');
-  console.log('\n| server | connections | RSS per connection | idle CPU | broadcast: last subscriber after |');
-  console.log('|---|---:|---:|---:|---:|');
+  console.log('\n| server | connections | RSS per connection | marginal (second half) | idle CPU | broadcast: last subscriber after |');
+  console.log('|---|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const ratio = base !== undefined && r !== base ? ` (${(r.kbPerConn / base.kbPerConn).toFixed(1)}x bare uWS)` : '';
     console.log(
-      `| ${r.label} | ${r.opened.toLocaleString('en')} | ${r.kbPerConn.toFixed(2)} KB${ratio} | ${r.idleCpuPct.toFixed(2)}% | ${r.lastMs === undefined ? 'none arrived' : `${r.lastMs.toFixed(0)} ms`}${r.received < r.opened ? ` (${r.received} got it)` : ''} |`,
+      `| ${r.label} | ${r.opened.toLocaleString('en')} | ${r.kbPerConn.toFixed(2)} KB${ratio} | ${r.marginalKbPerConn.toFixed(2)} KB | ${r.idleCpuPct.toFixed(2)}% | ${r.lastMs === undefined ? 'none arrived' : `${r.lastMs.toFixed(0)} ms`}${r.received < r.opened ? ` (${r.received} got it)` : ''} |`,
     );
   }
 }
