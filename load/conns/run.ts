@@ -12,20 +12,19 @@
 // Not a test: it prints a table. bare servers send no pings (idleTimeout 0); hubbub pings every
 // 25 s (server.pingIntervalMs), which its idle CPU includes.
 
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { canPin, CLK_TCK, cpuTicks, freePort, now, rssKb, sleep, waitHealthy } from '../lib/proc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const HUB_CONFIG = path.join(ROOT, 'load/bin/hubbub-conns.json');
 const API_KEY = 'bench-conns-api-key-0123456789';
 const SERVER_CPU = 1;
 const LOAD_CPU = 0;
-const CLK_TCK = 100;
 
 type Key = 'bare-uws' | 'bare-ws' | 'hubbub-uws' | 'hubbub-ws';
 interface Spec {
@@ -81,43 +80,6 @@ function parseOptions(argv: string[]): Options {
     } else throw new Error(`unknown option ${arg}`);
   }
   return opts;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const now = (): number => performance.timeOrigin + performance.now();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
-function rssKb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Number(line?.split(/\s+/)[1] ?? 0);
-}
-
-/** utime + stime of a process, in clock ticks. */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-async function waitHealthy(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error('server did not answer /health');
-    await sleep(50);
-  }
 }
 
 interface Worker {
@@ -229,9 +191,7 @@ async function runRow(spec: Spec, opts: Options): Promise<Row> {
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
-  try {
-    if (opts.pin) execFileSync('taskset', ['-c', String(SERVER_CPU), 'true'], { stdio: 'ignore' });
-  } catch {
+  if (opts.pin && !canPin(SERVER_CPU)) {
     console.error(`taskset -c ${SERVER_CPU} is not usable here (needs 2 cores); running unpinned`);
     opts.pin = false;
   }
