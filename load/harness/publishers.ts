@@ -3,7 +3,7 @@
 
 import { HubClient } from 'hubbub-client';
 import WebSocket from 'ws';
-import { now, sleep } from '../lib/proc.js';
+import { monoMs as now, sleep } from '../lib/proc.js';
 import { Histogram } from './histogram.js';
 import type { Position } from './messages.js';
 

@@ -8,7 +8,7 @@
 
 import net from 'node:net';
 import process from 'node:process';
-import { now } from '../lib/proc.js';
+import { monoMs as now } from '../lib/proc.js';
 import { maskedFrame, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, readFrames, upgradeRequest } from '../lib/ws-frame.js';
 import { Histogram } from './histogram.js';
 import type { FromWorker, Position, Tally, ToWorker, WorkerInit } from './messages.js';

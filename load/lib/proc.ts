@@ -13,6 +13,16 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one machine. */
 export const now = (): number => performance.timeOrigin + performance.now();
 
+/**
+ * Milliseconds on the system-wide monotonic clock (CLOCK_MONOTONIC, since boot): comparable across
+ * processes on one machine, sub-millisecond, and immune to wall-clock steps, unlike
+ * `performance.timeOrigin`, which each process fixes from the wall clock when it starts.
+ */
+export function monoMs(): number {
+  const [s, ns] = process.hrtime();
+  return s * 1e3 + ns / 1e6;
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
