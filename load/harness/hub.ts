@@ -64,7 +64,8 @@ export async function startOwnHub(o: OwnHubOptions): Promise<HubTarget> {
   const command = o.pin ? ['taskset', '-c', String(HUB_CPU), ...argv] : argv;
   let child: ChildProcess;
   const start = async (): Promise<void> => {
-    child = spawn(command[0] as string, command.slice(1), { cwd: ROOT, stdio: ['ignore', process.stderr, 'inherit'] }); // stdout is the summary's
+    // The hub's output goes to stderr: stdout is the summary's (--json).
+    child = spawn(command[0] as string, command.slice(1), { cwd: ROOT, stdio: ['ignore', process.stderr, 'inherit'] });
     await waitHealthy(port, child);
     target.pid = child.pid;
   };

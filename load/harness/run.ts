@@ -18,6 +18,8 @@ import { latency, printSummary, type Sample, type Summary, soakVerdicts } from '
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** After the load stops, how long deliveries may take to catch up before the rest counts as lost. */
 const DRAIN_MS = 5000;
+/** ...or once this many polls 100 ms apart saw no new delivery. */
+const DRAIN_STILL_POLLS = 10;
 
 interface Worker {
   child: ChildProcess;
@@ -32,18 +34,20 @@ function startWorker(pin: boolean): Worker {
     execArgv: pin ? ['-c', String(LOAD_CPU), process.execPath, '--import', 'tsx'] : ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const waiting = new Map<string, (m: FromWorker) => void>();
+  const waiting = new Map<string, { resolve: (m: FromWorker) => void; reject: (e: Error) => void }>();
   child.on('message', (m: FromWorker) => {
-    const resolve = waiting.get(m.type);
+    const w = waiting.get(m.type);
     waiting.delete(m.type);
-    resolve?.(m);
+    w?.resolve(m);
+  });
+  child.once('exit', (code) => {
+    for (const [type, w] of waiting) w.reject(new Error(`a worker exited (${code}) before sending ${type}`));
   });
   return {
     child,
     next: <T extends FromWorker['type']>(type: T) =>
       new Promise<Extract<FromWorker, { type: T }>>((resolve, reject) => {
-        waiting.set(type, resolve as (m: FromWorker) => void);
-        child.once('exit', (code) => reject(new Error(`a worker exited (${code}) before sending ${type}`)));
+        waiting.set(type, { resolve: resolve as (m: FromWorker) => void, reject });
       }),
     send: (m) => child.send(m),
   };
@@ -76,18 +80,20 @@ async function run(o: Options): Promise<Summary> {
   const pin = o.pin && o.url === undefined && canPin(HUB_CPU);
   if (o.pin && o.url === undefined && !pin) console.error(`taskset -c ${HUB_CPU} is not usable here; running unpinned`);
   const storm = o.scenario === 'reconnect-storm';
-  const hub: HubTarget =
-    o.url === undefined
-      ? await startOwnHub({ pin, transport: o.transport, historySize: o.history, dataDir: o.dataDir ?? (storm ? true : undefined) })
-      : remoteHub(o.url, o.api as string, o.apiKey ?? '', o.hubPid);
-  const workers: Worker[] = [];
+  const per = Math.ceil(o.conns / o.workers);
+  // Forked before the hub starts: loading a worker (tsx) takes as long as starting a hub.
+  const workers: Worker[] = Array.from({ length: Math.ceil(o.conns / per) }, () => startWorker(pin));
+  let hub: HubTarget | undefined;
   let sdk: SdkSample | undefined;
   try {
+    hub =
+      o.url === undefined
+        ? await startOwnHub({ pin, transport: o.transport, historySize: o.history, dataDir: o.dataDir ?? (storm ? true : undefined) })
+        : remoteHub(o.url, o.api as string, o.apiKey ?? '', o.hubPid);
     const channels = channelsFor(o);
     // Over a socket: fanout's one publisher, chat's every member. Otherwise the HTTP API.
     const wsPublishing = o.scenario === 'fanout' || o.scenario === 'chat';
-    const per = Math.ceil(o.conns / o.workers);
-    for (let w = 0; w * per < o.conns; w++) {
+    for (const [w, worker] of workers.entries()) {
       const mine = channels.slice(w * per, (w + 1) * per);
       const share = mine.length / o.conns;
       const publishers = o.scenario === 'fanout' ? (w === 0 ? 1 : 0) : o.scenario === 'chat' ? mine.length : 0;
@@ -104,9 +110,7 @@ async function run(o: Options): Promise<Summary> {
         churnPerSec: o.churn * share,
         reconnectJitterMs: o.reconnectJitterMs,
       };
-      const worker = startWorker(pin);
       worker.send({ type: 'init', init });
-      workers.push(worker);
     }
     const t0 = Date.now();
     const ready = await Promise.all(workers.map((w) => w.next('ready')));
@@ -183,11 +187,11 @@ async function run(o: Options): Promise<Summary> {
       if (storm && !restarted && at - start >= o.restartAtS * 1000 && hub.restart !== undefined) {
         restarted = true;
         if (o.progress) console.error('restarting the hub (SIGTERM, then start again on the same port and data dir)');
-        const restart = hub.restart;
+        const own = hub;
         lastCpu = undefined;
-        restarting = restart().then((d) => {
+        restarting = hub.restart().then((d) => {
           restartDowntimeMs = d;
-          lastCpu = hubUsage(hub.pid);
+          lastCpu = hubUsage(own.pid);
         });
       }
     }
@@ -204,11 +208,17 @@ async function run(o: Options): Promise<Summary> {
     const finalsObj = Object.fromEntries(finals);
     let results: WorkerFinal[] = [];
     const drainUntil = Date.now() + DRAIN_MS;
+    let lastReceived = -1;
+    let still = 0;
     for (;;) {
       results = await Promise.all(workers.map((w) => { const f = w.next('final'); w.send({ type: 'final', finals: finalsObj }); return f; }));
       const lost = results.reduce((a, r) => a + r.stayed.lost + r.reconnected.lost, 0);
-      if (lost === 0 || Date.now() > drainUntil) break;
-      await sleep(200);
+      const received = results.reduce((a, r) => a + r.stayed.received + r.reconnected.received, 0);
+      // Done when nothing is missing, or nothing more arrived for a while (the rest is lost).
+      still = received === lastReceived ? still + 1 : 0;
+      lastReceived = received;
+      if (lost === 0 || still >= DRAIN_STILL_POLLS || Date.now() > drainUntil) break;
+      await sleep(100);
     }
     await poll();
 
@@ -260,7 +270,7 @@ async function run(o: Options): Promise<Summary> {
       w.child.kill('SIGKILL');
     }
     await sdk?.close();
-    await hub.stop();
+    await hub?.stop();
   }
 }
 
