@@ -11,7 +11,12 @@ import { cpuTicks, freePort, rssKb, waitHealthy } from '../lib/proc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const HUB_CPU = 1;
-export const LOAD_CPU = 0;
+/** Where the client processes run when pinned: every core but the hub's (core 0 on a 2-core machine). */
+export const LOAD_CPUS = os
+  .cpus()
+  .map((_, i) => i)
+  .filter((i) => i !== HUB_CPU)
+  .join(',');
 /** The API key of the harness's own hub (any 16+ characters). */
 export const OWN_API_KEY = 'load-harness-api-key-0123456789';
 /** Every scenario's channels are in this namespace of the harness's own hub. */

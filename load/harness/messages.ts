@@ -63,6 +63,7 @@ export interface WorkerFinal {
 
 export type ToWorker =
   | { type: 'init'; init: WorkerInit }
+  | { type: 'start' }
   | { type: 'stats' }
   | { type: 'stop-load' }
   | { type: 'final'; finals: Record<string, Position> }

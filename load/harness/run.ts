@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLK_TCK, canPin, sleep } from '../lib/proc.js';
 import { Histogram } from './histogram.js';
-import { HUB_CPU, type HubTarget, hubHeapBytes, hubUsage, LOAD_CPU, NAMESPACE, remoteHub, startOwnHub, type Usage } from './hub.js';
+import { HUB_CPU, type HubTarget, hubHeapBytes, hubUsage, LOAD_CPUS, NAMESPACE, remoteHub, startOwnHub, type Usage } from './hub.js';
 import type { FromWorker, Position, Tally, ToWorker, WorkerFinal, WorkerInit, WorkerStats } from './messages.js';
 import { HELP, type Options, parseOptions } from './options.js';
 import { HttpPublisher, SdkSample } from './publishers.js';
@@ -29,9 +29,9 @@ interface Worker {
 
 function startWorker(pin: boolean): Worker {
   const child = fork(path.join(HERE, 'worker.ts'), [], {
-    // Pinned: `taskset -c 0 node --import tsx worker.ts` (the IPC channel survives the exec).
+    // Pinned: `taskset -c <LOAD_CPUS> node --import tsx worker.ts` (the IPC channel survives the exec).
     execPath: pin ? 'taskset' : process.execPath,
-    execArgv: pin ? ['-c', String(LOAD_CPU), process.execPath, '--import', 'tsx'] : ['--import', 'tsx'],
+    execArgv: pin ? ['-c', LOAD_CPUS, process.execPath, '--import', 'tsx'] : ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const waiting = new Map<string, { resolve: (m: FromWorker) => void; reject: (e: Error) => void }>();
@@ -141,6 +141,7 @@ async function run(o: Options): Promise<Summary> {
     };
 
     // The load itself, with a progress line a second and (soak) RSS samples.
+    for (const w of workers) w.send({ type: 'start' });
     http?.start();
     const start = Date.now();
     const cpu0 = hubUsage(hub.pid);

@@ -14,6 +14,7 @@ import { Histogram } from './histogram.js';
 import type { FromWorker, Position, Tally, ToWorker, WorkerInit } from './messages.js';
 
 const OPENING_AT_ONCE = 200;
+const INITIAL_ATTEMPTS = 3;
 const PUB_PREFIX = Buffer.from('{"push":"pub"');
 const OFFSET_KEY = Buffer.from('"offset":');
 const TIME_KEY = Buffer.from('"t":');
@@ -49,6 +50,8 @@ interface Client {
   inFlight: number;
   /** Counted in the initial 'ready' report (subscribed or failed). */
   settled: boolean;
+  /** Attempts at the first connection. */
+  attempts: number;
 }
 
 let init: WorkerInit;
@@ -195,6 +198,7 @@ function open(c: Client): Promise<void> {
     c.socket = socket;
     let head = '';
     let upgraded = false;
+    let failure = 'closed before the upgrade';
     socket.setNoDelay(true);
     socket.once('connect', () => socket.write(upgradeRequest(init.path, `${init.host}:${init.port}`)));
     socket.on('data', (data: Buffer) => {
@@ -211,7 +215,7 @@ function open(c: Client): Promise<void> {
       const end = head.indexOf('\r\n\r\n');
       if (end < 0) return;
       if (!head.startsWith('HTTP/1.1 101')) {
-        count(`upgrade: ${head.slice(9, head.indexOf('\r\n'))}`);
+        failure = `HTTP ${head.slice(9, head.indexOf('\r\n'))}`;
         socket.destroy();
         return;
       }
@@ -223,7 +227,9 @@ function open(c: Client): Promise<void> {
       if (rest.length > 0) socket.emit('data', rest);
       resolve();
     });
-    socket.on('error', () => {});
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      failure = err.code ?? err.message;
+    });
     socket.on('close', () => {
       const wasLive = c.state === State.Live;
       const planned = c.socket !== socket;
@@ -233,9 +239,15 @@ function open(c: Client): Promise<void> {
       resolve();
       if (planned || shuttingDown) return;
       c.state = State.Idle;
-      if (c.epoch === '' && c.reconnects === 0 && !wasLive) {
-        // Never subscribed: an initial failure (the hub refused or is not there).
-        if (!upgraded) count('connect failed');
+      if (c.epoch === '' && !wasLive) {
+        // Never subscribed. A busy hub's accept queue overflows when thousands connect at once:
+        // try again a few times, as a real client would, then count it as failed.
+        if (c.attempts++ < INITIAL_ATTEMPTS - 1 && !c.settled) {
+          retries++;
+          setTimeout(() => void open(c), 200 + Math.random() * 800);
+          return;
+        }
+        if (!upgraded) count(`connect: ${failure}`);
         settleInitial(c, false);
         return;
       }
@@ -356,16 +368,20 @@ process.on('message', (msg: ToWorker) => {
           reconnects: 0,
           inFlight: 0,
           settled: false,
+          attempts: 0,
         });
       });
       let next = 0;
       const lanes = Array.from({ length: Math.min(OPENING_AT_ONCE, clients.length) }, async () => {
         while (next < clients.length) await open(clients[next++] as Client);
       });
-      void Promise.all(lanes).then(startLoad);
+      void Promise.all(lanes);
       if (clients.length === 0) send({ type: 'ready', subscribed: 0, failed: 0 });
       break;
     }
+    case 'start':
+      startLoad();
+      break;
     case 'stats':
       send({
         type: 'stats',
