@@ -19,8 +19,6 @@ export const LOAD_CPUS = os
   .join(',');
 /** The API key of the harness's own hub (any 16+ characters). */
 export const OWN_API_KEY = 'load-harness-api-key-0123456789';
-/** Every scenario's channels are in this namespace of the harness's own hub. */
-export const NAMESPACE = 'load';
 
 /**
  * The own hub's configuration: limits out of the way of a load test (every connection comes from
@@ -28,12 +26,12 @@ export const NAMESPACE = 'load';
  * clients may publish to, with history so a reconnecting client resumes, and no `from` on
  * publications (53 bytes less per delivery, as a feed would run).
  */
-export function ownHubConfig(historySize: number): object {
+export function ownHubConfig(namespace: string, historySize: number): object {
   return {
     server: { host: '127.0.0.1', maxConnections: 10_000_000, maxConnectionsPerIp: 10_000_000 },
     limits: { commands: { rate: 1e9, burst: 1e9 }, bytes: { rate: 1e12, burst: 1e12 } },
     api: { keys: [OWN_API_KEY], rateLimit: { rate: 1e9, burst: 1e9 } },
-    namespaces: { [NAMESPACE]: { clientPublish: true, publisherInfo: false, history: { size: historySize } } },
+    namespaces: { [namespace]: { clientPublish: true, publisherInfo: false, history: { size: historySize } } },
   };
 }
 
@@ -51,6 +49,7 @@ export interface HubTarget {
 }
 
 export interface OwnHubOptions {
+  namespace: string;
   pin: boolean;
   transport: string;
   historySize: number;
@@ -62,7 +61,7 @@ export async function startOwnHub(o: OwnHubOptions): Promise<HubTarget> {
   const port = await freePort();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'hubbub-load-'));
   const config = path.join(tmp, 'hubbub.json');
-  writeFileSync(config, JSON.stringify(ownHubConfig(o.historySize)));
+  writeFileSync(config, JSON.stringify(ownHubConfig(o.namespace, o.historySize)));
   const dataDir = o.dataDir === true ? path.join(tmp, 'data') : o.dataDir;
   const argv = ['node', path.join(ROOT, 'dist/cli.js'), '--config', config, '--port', String(port), '--transport', o.transport, '--log-level', 'error'];
   if (dataDir !== undefined) argv.push('--data-dir', dataDir);

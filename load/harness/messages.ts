@@ -43,6 +43,8 @@ export interface WorkerStats {
   /** Deliveries counted so far (live, replayed and duplicate). */
   deliveries: number;
   published: number;
+  /** Publishes the hub acknowledged. */
+  acks: number;
   errors: Record<string, number>;
   retries: number;
   unplannedCloses: number;

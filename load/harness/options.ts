@@ -13,6 +13,8 @@ export interface Options {
   durationS: number;
   payload: number;
   rooms: number;
+  /** Channels are `<namespace>:fanout`, `:room-<k>`, `:user-<i>`. */
+  namespace: string;
   /** Planned disconnect + reconnect cycles per second, all clients together. */
   churn: number;
   /** Share of the clients that may be churned; the others stay connected throughout. */
@@ -69,6 +71,8 @@ Options (defaults depend on the scenario; --help after a scenario shows its own)
   --api http://H:P     that hub's HTTP API (for HTTP publishing and /metrics)
   --api-key KEY        that hub's API key (default: $HUBBUB_API_KEY)
   --hub-pid PID        that hub's pid, to read its RSS and CPU from /proc
+  --namespace NS       the channels' namespace (default load; a --url hub needs it configured with
+                       clientPublish for fanout/chat, and history for resuming)
   --no-pin             do not pin the own hub to core 1 (nor workers to core 0) with taskset
   --reconnect-jitter-ms MS  clients cut off reconnect within this (default 50: "all at once")
   --json               print the summary as JSON (progress lines still go to stderr)
@@ -87,6 +91,7 @@ function defaults(scenario: Scenario): Options {
     durationS: 10,
     payload: 100,
     rooms: 10,
+    namespace: 'load',
     churn: 0,
     churnShare: 0.5,
     sdk: 3,
@@ -153,6 +158,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       case '--minutes': o.durationS = num(0.01) * 60; break;
       case '--payload': o.payload = Math.floor(num()); break;
       case '--rooms': o.rooms = Math.floor(num(1)); break;
+      case '--namespace': o.namespace = str(); break;
       case '--churn': o.churn = num(); break;
       case '--churn-share': o.churnShare = Math.min(1, num()); break;
       case '--sdk': o.sdk = Math.floor(num()); break;

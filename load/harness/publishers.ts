@@ -14,6 +14,7 @@ export class HttpPublisher {
   readonly acked = new Map<string, Position>();
   readonly errors: Record<string, number> = {};
   published = 0;
+  acks = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
 
@@ -61,6 +62,7 @@ export class HttpPublisher {
         this.count(`http publish: ${body.error?.code ?? r.status}`);
         return;
       }
+      this.acks++;
       const had = this.acked.get(channel);
       if (had === undefined || had[0] !== body.epoch || had[1] < body.offset) this.acked.set(channel, [body.epoch, body.offset]);
     } catch (err) {

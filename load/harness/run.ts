@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLK_TCK, canPin, sleep } from '../lib/proc.js';
 import { Histogram } from './histogram.js';
-import { HUB_CPU, type HubTarget, hubHeapBytes, hubUsage, LOAD_CPUS, NAMESPACE, remoteHub, startOwnHub, type Usage } from './hub.js';
+import { HUB_CPU, type HubTarget, hubHeapBytes, hubUsage, LOAD_CPUS, remoteHub, startOwnHub, type Usage } from './hub.js';
 import type { FromWorker, Position, Tally, ToWorker, WorkerFinal, WorkerInit, WorkerStats } from './messages.js';
 import { HELP, type Options, parseOptions } from './options.js';
 import { HttpPublisher, SdkSample } from './publishers.js';
@@ -56,9 +56,9 @@ function startWorker(pin: boolean): Worker {
 /** The channel of each client, by scenario. */
 function channelsFor(o: Options): string[] {
   return Array.from({ length: o.conns }, (_, i) => {
-    if (o.scenario === 'fanout') return `${NAMESPACE}:fanout`;
-    if (o.scenario === 'notify') return `${NAMESPACE}:user-${i}`;
-    return `${NAMESPACE}:room-${i % o.rooms}`;
+    if (o.scenario === 'fanout') return `${o.namespace}:fanout`;
+    if (o.scenario === 'notify') return `${o.namespace}:user-${i}`;
+    return `${o.namespace}:room-${i % o.rooms}`;
   });
 }
 
@@ -88,7 +88,7 @@ async function run(o: Options): Promise<Summary> {
   try {
     hub =
       o.url === undefined
-        ? await startOwnHub({ pin, transport: o.transport, historySize: o.history, dataDir: o.dataDir ?? (storm ? true : undefined) })
+        ? await startOwnHub({ namespace: o.namespace, pin, transport: o.transport, historySize: o.history, dataDir: o.dataDir ?? (storm ? true : undefined) })
         : remoteHub(o.url, o.api as string, o.apiKey ?? '', o.hubPid);
     const channels = channelsFor(o);
     // Over a socket: fanout's one publisher, chat's every member. Otherwise the HTTP API.
@@ -156,8 +156,11 @@ async function run(o: Options): Promise<Summary> {
     let restarted = false;
     let restartDowntimeMs: number | undefined;
     let restarting: Promise<void> | undefined;
+    // One tick a second (soak: as often as --sample-s asks, if more often), a progress line a second.
+    const tickMs = o.scenario === 'soak' ? Math.min(1000, o.sampleS * 1000) : 1000;
+    let printedAt = start;
     while (Date.now() - start < o.durationS * 1000) {
-      await sleep(Math.min(1000, start + o.durationS * 1000 - Date.now()));
+      await sleep(Math.min(tickMs, start + o.durationS * 1000 - Date.now()));
       await poll();
       const usage = hubUsage(hub.pid);
       if (usage !== undefined) {
@@ -174,7 +177,8 @@ async function run(o: Options): Promise<Summary> {
         const heap = await hubHeapBytes(hub.api);
         samples.push({ atS: (at - start) / 1000, rssMb: usage === undefined ? undefined : usage.rssKb / 1024, heapMb: heap === undefined ? undefined : heap / 2 ** 20 });
       }
-      if (o.progress) {
+      if (o.progress && at - printedAt >= 1000 - tickMs / 2) {
+        printedAt = at;
         const errs = Object.values(errorsNow()).reduce((a, v) => a + v, 0);
         const p99 = hist.quantile(0.99);
         console.error(
@@ -233,7 +237,7 @@ async function run(o: Options): Promise<Summary> {
       seconds: loadSeconds,
       connections,
       connectFailures,
-      publications: [...finals.values()].reduce((a, p) => a + p[1], 0),
+      publications: stats.reduce((a, s) => a + s.acks, http?.acks ?? 0),
       deliveries: deliveriesDuringLoad,
       deliveriesPerSec: deliveriesDuringLoad / loadSeconds,
       latencyMs: latency(hist),

@@ -61,6 +61,7 @@ const errors: Record<string, number> = {};
 const acked = new Map<string, Position>();
 let deliveries = 0;
 let published = 0;
+let acks = 0;
 let retries = 0;
 let unplannedCloses = 0;
 let loadRunning = true;
@@ -153,6 +154,7 @@ function onReply(c: Client, reply: Reply): void {
     if (first) settleInitial(c, true);
   } else if (reply.id >= 3) {
     c.inFlight--;
+    acks++;
     const { offset, epoch } = reply.result as { offset: number; epoch: string };
     const had = acked.get(c.channel);
     if (had === undefined || had[0] !== epoch || had[1] < offset) acked.set(c.channel, [epoch, offset]);
@@ -388,6 +390,7 @@ process.on('message', (msg: ToWorker) => {
         connected: clients.reduce((n, c) => n + (c.state === State.Live ? 1 : 0), 0),
         deliveries,
         published,
+        acks,
         errors,
         retries,
         unplannedCloses,
