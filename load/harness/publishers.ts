@@ -91,14 +91,19 @@ export class SdkSample {
     for (const channel of channels) {
       const client = new HubClient(url, { WebSocket });
       const sub = client.subscribe(channel);
+      // Publications up to the offset a (re)subscribe answered are replays, as old as the outage:
+      // not the hub's latency. (The SDK marks replays in the reply with `time`, not those pushed after it.)
+      let replayTo = 0;
+      let subscribedOnce = false;
       sub.on('message', (m) => {
         this.received++;
         const t = (m.data as { t?: unknown } | null)?.t;
-        // Replayed publications (time set) are as old as the outage: not the hub's latency.
-        if (typeof t === 'number' && m.time === undefined) this.hist.add(now() - t);
+        if (typeof t === 'number' && m.time === undefined && m.offset > replayTo) this.hist.add(now() - t);
       });
       sub.on('subscribed', (info) => {
-        if (!info.recovered && sub.position !== undefined && this.received > 0) this.reportedGaps++;
+        replayTo = info.offset;
+        if (subscribedOnce && !info.recovered) this.reportedGaps++;
+        subscribedOnce = true;
       });
       sub.on('error', (e) => this.count(`sdk: ${e.code}`));
       this.clients.push(client);

@@ -40,6 +40,8 @@ interface Client {
   last: number;
   /** Expected deliveries of earlier epochs or of stretches before a reported gap. */
   closedExpected: number;
+  /** Pushes up to this offset replay a recovery: not timed. */
+  replayTo: number;
   received: number;
   silentGaps: number;
   reportedGaps: number;
@@ -126,6 +128,8 @@ function onSubscribed(c: Client, r: SubscribeResult): void {
     c.base = c.last = r.offset;
   } else if (r.recovered === true) {
     c.resumed++;
+    // A recovery too large for the reply follows it as ordinary pushes, up to the reply's offset.
+    c.replayTo = r.offset;
     for (const p of r.publications ?? []) onPublication(c, p.offset);
   } else {
     // The hub said it cannot replay what was missed: a reported gap, not a silent one. What was
@@ -164,7 +168,7 @@ function onReply(c: Client, reply: Reply): void {
 function onText(c: Client, payload: Buffer): void {
   if (payload.length > PUB_PREFIX.length && payload.compare(PUB_PREFIX, 0, PUB_PREFIX.length, 0, PUB_PREFIX.length) === 0) {
     const offset = numberAfter(payload, OFFSET_KEY, PUB_PREFIX.length);
-    const live = c.last + 1 === offset;
+    const live = c.last + 1 === offset && offset > c.replayTo;
     onPublication(c, offset);
     // Latency of live deliveries only: a replayed publication's age is the outage, not the hub.
     const t = live ? numberAfter(payload, TIME_KEY) : Number.NaN;
@@ -362,6 +366,7 @@ process.on('message', (msg: ToWorker) => {
           base: 0,
           last: 0,
           closedExpected: 0,
+          replayTo: 0,
           received: 0,
           silentGaps: 0,
           reportedGaps: 0,
