@@ -35,6 +35,18 @@ export function ownHubConfig(namespace: string, historySize: number): object {
   };
 }
 
+/**
+ * Own hubs still running, killed when the harness exits however it exits (an error, Ctrl-C, a
+ * closed stdout pipe): a hub has no IPC channel to notice its parent is gone, unlike the workers.
+ */
+const running = new Map<ChildProcess, string>();
+process.on('exit', () => {
+  for (const [child, tmp] of running) {
+    child.kill('SIGKILL');
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 export interface HubTarget {
   host: string;
   port: number;
@@ -70,6 +82,9 @@ export async function startOwnHub(o: OwnHubOptions): Promise<HubTarget> {
   const start = async (): Promise<void> => {
     // The hub's output goes to stderr: stdout is the summary's (--json).
     child = spawn(command[0] as string, command.slice(1), { cwd: ROOT, stdio: ['ignore', process.stderr, 'inherit'] });
+    const started = child;
+    running.set(started, tmp);
+    started.once('exit', () => running.delete(started));
     await waitHealthy(port, child);
     target.pid = child.pid;
   };

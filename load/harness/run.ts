@@ -291,6 +291,10 @@ async function main(): Promise<void> {
   process.exitCode = summary.pass ? 0 : 1;
 }
 
+// Exit through process.exit on a signal or a closed stdout, so the own hub is killed ('exit' in hub.ts).
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => process.exit(130));
+process.stdout.on('error', () => process.exit(2));
+
 main().catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);
   process.exitCode = 2;
