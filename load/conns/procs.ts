@@ -5,22 +5,19 @@
 // to our stderr, so stdout holds only the results (--json).
 
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLK_TCK, cpuTicks, freePort, now, rssKb, sleep, waitHealthy } from '../lib/proc.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Servers (hubs, redis-server) run on this core, load processes on the other. */
 export const SERVER_CPU = 1;
 export const LOAD_CPU = 0;
-const CLK_TCK = 100;
 
 export type Proto = 'bare' | 'hubbub' | 'socketio';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Wall-clock ms with sub-ms precision, comparable across processes (the workers use the same). */
-export const now = (): number => performance.timeOrigin + performance.now();
+export { freePort, now, rssKb, sleep, waitHealthy };
 
 const children = new Set<ChildProcess>();
 
@@ -51,38 +48,9 @@ export async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
-export function rssKb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Number(line?.split(/\s+/)[1] ?? 0);
-}
-
 /** utime + stime of a process, in seconds. */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-export async function waitHealthy(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error('server did not answer /health');
-    await sleep(50);
-  }
+  return cpuTicks(pid) / CLK_TCK;
 }
 
 /** Resolves once something on the port answers a RESP PING with +PONG. */

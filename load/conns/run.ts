@@ -17,11 +17,11 @@
 // 25 s (server.pingIntervalMs) and Socket.IO every 25 s (pingInterval, answered by the load side
 // with `3`), which their idle CPU includes when the window spans a ping round.
 
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
+import { canPin } from '../lib/proc.js';
 import { runCluster } from './cluster.js';
 import { cpuSeconds, freePort, type Proto, ROOT, rssKb, SERVER_CPU, sleep, spawnServer, startWorker, stop, sumReady, timeBroadcast, waitHealthy, type Worker } from './procs.js';
 
@@ -215,9 +215,7 @@ async function runRow(spec: Spec, opts: Options): Promise<Row> {
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const log = opts.json ? console.error : console.log;
-  try {
-    if (opts.pin) execFileSync('taskset', ['-c', String(SERVER_CPU), 'true'], { stdio: 'ignore' });
-  } catch {
+  if (opts.pin && !canPin(SERVER_CPU)) {
     console.error(`taskset -c ${SERVER_CPU} is not usable here (needs 2 cores); running unpinned`);
     opts.pin = false;
   }

@@ -11,33 +11,15 @@
 //                                        the last of them did (performance.timeOrigin + now(), ms)
 // Usage (from run.ts): node --import tsx load/conns/worker.ts <port> <path> <count> <localAddress> <proto>
 
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import process from 'node:process';
+import { now } from '../lib/proc.js';
+import { maskedFrame, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, readFrames, upgradeRequest } from '../lib/ws-frame.js';
 
 const [portArg, path = '/', countArg, localAddress = '127.0.0.1', proto = 'bare'] = process.argv.slice(2);
 const port = Number(portArg);
 const count = Number(countArg);
 const OPENING_AT_ONCE = 200;
-
-const now = (): number => performance.timeOrigin + performance.now();
-
-/** A masked client frame (RFC 6455 5.3): clients must mask, servers close unmasked frames. */
-function frame(opcode: number, payload: Buffer): Buffer {
-  const len = payload.length;
-  const head = len < 126 ? 2 : 4;
-  const out = Buffer.allocUnsafe(head + 4 + len);
-  out[0] = 0x80 | opcode;
-  if (len < 126) out[1] = 0x80 | len;
-  else {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(len, 2);
-  }
-  const mask = randomBytes(4);
-  mask.copy(out, head);
-  for (let i = 0; i < len; i++) out[head + 4 + i] = (payload[i] as number) ^ (mask[i & 3] as number);
-  return out;
-}
 
 const SIO_CONNECT = Buffer.from('40');
 const SIO_PONG = Buffer.from('3');
@@ -75,43 +57,26 @@ function settle(c: Conn, ok: boolean, why = 'closed'): void {
 }
 
 function onFrames(c: Conn, data: Buffer): void {
-  let buf = c.buffered === undefined ? data : Buffer.concat([c.buffered, data]);
-  for (;;) {
-    if (buf.length < 2) break;
-    const opcode = (buf[0] as number) & 0x0f;
-    let len = (buf[1] as number) & 0x7f;
-    let off = 2;
-    if (len === 126) {
-      if (buf.length < 4) break;
-      len = buf.readUInt16BE(2);
-      off = 4;
-    } else if (len === 127) {
-      if (buf.length < 10) break;
-      len = Number(buf.readBigUInt64BE(2));
-      off = 10;
-    }
-    if (buf.length < off + len) break;
-    const payload = buf.subarray(off, off + len);
-    if (opcode === 0x9) c.socket.write(frame(0xa, payload));
-    else if (opcode === 0x1 && proto === 'socketio') onSocketIo(c, payload);
-    else if (opcode === 0x1) {
+  const buf = c.buffered === undefined ? data : Buffer.concat([c.buffered, data]);
+  c.buffered = readFrames(buf, (opcode, payload) => {
+    if (opcode === OP_PING) c.socket.write(maskedFrame(OP_PONG, payload));
+    else if (opcode === OP_TEXT && proto === 'socketio') onSocketIo(c, payload);
+    else if (opcode === OP_TEXT) {
       if (!c.subscribed) {
         // hubbub: the reply to connect + subscribe.
         c.subscribed = true;
         const error = /"code":"([a-z_]+)"/.exec(payload.toString());
         settle(c, !payload.includes('"error"'), error?.[1] ?? 'error');
       } else if (armed && c.receivedAt === 0) c.receivedAt = now();
-    } else if (opcode === 0x8) c.socket.end();
-    buf = buf.subarray(off + len);
-  }
-  c.buffered = buf.length > 0 ? Buffer.from(buf) : undefined;
+    } else if (opcode === OP_CLOSE) c.socket.end();
+  });
 }
 
 /** An engine.io v4 / Socket.IO v5 text packet: the first byte is the engine.io packet type. */
 function onSocketIo(c: Conn, payload: Buffer): void {
   const type = payload[0];
-  if (type === 0x32 /* '2' ping */) c.socket.write(frame(0x1, SIO_PONG));
-  else if (type === 0x30 /* '0' open */) c.socket.write(frame(0x1, SIO_CONNECT));
+  if (type === 0x32 /* '2' ping */) c.socket.write(maskedFrame(OP_TEXT, SIO_PONG));
+  else if (type === 0x30 /* '0' open */) c.socket.write(maskedFrame(OP_TEXT, SIO_CONNECT));
   else if (type === 0x34 /* '4' message */) {
     const sio = payload[1];
     if (sio === 0x30 /* '0' connect */ && !c.subscribed) {
@@ -135,10 +100,7 @@ function open(): Promise<void> {
     };
     socket.setNoDelay(true);
     socket.once('connect', () => {
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
+      socket.write(upgradeRequest(path, `127.0.0.1:${port}`));
     });
     socket.on('data', (data: Buffer) => {
       if (c.upgraded) return onFrames(c, data);
@@ -151,7 +113,7 @@ function open(): Promise<void> {
       }
       c.upgraded = true;
       const rest = Buffer.from(head.slice(end + 4), 'latin1');
-      if (proto === 'hubbub') socket.write(frame(0x1, SUBSCRIBE));
+      if (proto === 'hubbub') socket.write(maskedFrame(OP_TEXT, SUBSCRIBE));
       else if (proto === 'socketio') {
         // Subscribed once the server's Socket.IO connect reply arrives (onSocketIo).
       } else {
