@@ -12,7 +12,8 @@
 // Options: --conns N (default 19000; per node with --nodes), --workers W (default 4; per node with
 // --nodes), --only bare-uws,bare-ws,hubbub-uws,hubbub-ws,socketio, --idle-ms (default 10000),
 // --settle-ms (default 3000), --no-pin, --nodes K, --transport uws|ws (hubbub's, with --nodes;
-// default uws), --json (progress on stderr, one JSON document on stdout instead of the table).
+// default uws), --json (progress on stderr, one JSON document on stdout instead of the table),
+// --hub PATH (the cli.js the hubbub rows run, default dist/cli.js: before/after comparisons).
 // Not a test: it prints a table. Bare servers send no pings (idleTimeout 0); hubbub pings every
 // 25 s (server.pingIntervalMs) and Socket.IO every 25 s (pingInterval, answered by the load side
 // with `3`), which their idle CPU includes when the window spans a ping round.
@@ -28,6 +29,9 @@ import { cpuSeconds, freePort, type Proto, ROOT, rssKb, SERVER_CPU, sleep, spawn
 const HUB_CONFIG = path.join(ROOT, 'load/bin/hubbub-conns.json');
 const API_KEY = 'bench-conns-api-key-0123456789';
 const SIO_PATH = '/socket.io/?EIO=4&transport=websocket';
+
+/** The hub the hubbub rows run; `--hub <path to cli.js>` compares another build (e.g. a checkout of an older commit). */
+let hubCli = 'dist/cli.js';
 
 type Key = 'bare-uws' | 'bare-ws' | 'hubbub-uws' | 'hubbub-ws' | 'socketio';
 interface Spec {
@@ -49,8 +53,8 @@ const hubEnv = (transport: string) => (port: number) => ({
 const SPECS: Spec[] = [
   { key: 'bare-uws', label: 'bare uWS', path: '/', proto: 'bare', argv: (p) => ['node', '--import', 'tsx', 'load/fanout/bare-uws.ts', String(p)], env: () => ({}) },
   { key: 'bare-ws', label: 'bare ws', path: '/', proto: 'bare', argv: (p) => ['node', '--import', 'tsx', 'load/fanout/bare-ws.ts', String(p)], env: () => ({}) },
-  { key: 'hubbub-uws', label: 'hubbub on uWS', path: '/ws', proto: 'hubbub', argv: () => ['node', 'dist/cli.js', '--config', HUB_CONFIG], env: hubEnv('uws') },
-  { key: 'hubbub-ws', label: 'hubbub on ws', path: '/ws', proto: 'hubbub', argv: () => ['node', 'dist/cli.js', '--config', HUB_CONFIG], env: hubEnv('ws') },
+  { key: 'hubbub-uws', label: 'hubbub on uWS', path: '/ws', proto: 'hubbub', argv: () => ['node', hubCli, '--config', HUB_CONFIG], env: hubEnv('uws') },
+  { key: 'hubbub-ws', label: 'hubbub on ws', path: '/ws', proto: 'hubbub', argv: () => ['node', hubCli, '--config', HUB_CONFIG], env: hubEnv('ws') },
   { key: 'socketio', label: 'Socket.IO', path: SIO_PATH, proto: 'socketio', argv: (p) => ['node', '--import', 'tsx', 'load/fanout/bare-socketio.ts', String(p)], env: () => ({}) },
 ];
 
@@ -83,6 +87,7 @@ function parseOptions(argv: string[]): Options {
     else if (arg === '--settle-ms') opts.settleMs = value();
     else if (arg === '--nodes') opts.nodes = Math.floor(value());
     else if (arg === '--no-pin') opts.pin = false;
+    else if (arg === '--hub') hubCli = path.resolve(argv[++i] ?? '');
     else if (arg === '--json') opts.json = true;
     else if (arg === '--transport') {
       const t = argv[++i];
