@@ -10,7 +10,8 @@
 // With --nodes K (K >= 2), it runs the multi-node scenario of cluster.ts instead: K hubbub nodes on
 // the Redis engine with N connections each (see there).
 // Options: --conns N (default 19000; per node with --nodes), --workers W (default 4; per node with
-// --nodes), --only bare-uws,bare-ws,hubbub-uws,hubbub-ws,socketio, --idle-ms (default 10000),
+// --nodes), --only bare-uws,bare-uws-pings,bare-ws,hubbub-uws,hubbub-uws-lean,hubbub-ws,
+// socketio, --idle-ms (default 10000),
 // --settle-ms (default 3000), --no-pin, --nodes K, --transport uws|ws (hubbub's, with --nodes;
 // default uws), --json (progress on stderr, one JSON document on stdout instead of the table),
 // --hub PATH (the cli.js the hubbub rows run, default dist/cli.js: before/after comparisons).
@@ -33,7 +34,7 @@ const SIO_PATH = '/socket.io/?EIO=4&transport=websocket';
 /** The hub the hubbub rows run; `--hub <path to cli.js>` compares another build (e.g. a checkout of an older commit). */
 let hubCli = 'dist/cli.js';
 
-type Key = 'bare-uws' | 'bare-ws' | 'hubbub-uws' | 'hubbub-ws' | 'socketio';
+type Key = 'bare-uws' | 'bare-uws-pings' | 'bare-ws' | 'hubbub-uws' | 'hubbub-uws-lean' | 'hubbub-ws' | 'socketio';
 interface Spec {
   key: Key;
   label: string;
@@ -52,8 +53,21 @@ const hubEnv = (transport: string) => (port: number) => ({
 
 const SPECS: Spec[] = [
   { key: 'bare-uws', label: 'bare uWS', path: '/', proto: 'bare', argv: (p) => ['node', '--import', 'tsx', 'load/fanout/bare-uws.ts', String(p)], env: () => ({}) },
+  // The same with hubbub's keepalive (uWS pings a socket idle for ~46 s, closes it at 50 s): what
+  // liveness costs on its own, since a bare server that never pings cannot find dead peers.
+  { key: 'bare-uws-pings', label: 'bare uWS with pings', path: '/', proto: 'bare', argv: (p) => ['node', '--import', 'tsx', 'load/fanout/bare-uws.ts', String(p), '--pings'], env: () => ({}) },
   { key: 'bare-ws', label: 'bare ws', path: '/', proto: 'bare', argv: (p) => ['node', '--import', 'tsx', 'load/fanout/bare-ws.ts', String(p)], env: () => ({}) },
   { key: 'hubbub-uws', label: 'hubbub on uWS', path: '/ws', proto: 'hubbub', argv: () => ['node', hubCli, '--config', HUB_CONFIG], env: hubEnv('uws') },
+  // The same hub with V8's young generation capped at 2 MB per semi-space (docs/operations.md,
+  // "Memory"): otherwise it grows to 16 MB each under a connection storm and keeps that RSS.
+  {
+    key: 'hubbub-uws-lean',
+    label: 'hubbub on uWS, --max-semi-space-size=2',
+    path: '/ws',
+    proto: 'hubbub',
+    argv: () => ['node', '--max-semi-space-size=2', hubCli, '--config', HUB_CONFIG],
+    env: hubEnv('uws'),
+  },
   { key: 'hubbub-ws', label: 'hubbub on ws', path: '/ws', proto: 'hubbub', argv: () => ['node', hubCli, '--config', HUB_CONFIG], env: hubEnv('ws') },
   { key: 'socketio', label: 'Socket.IO', path: SIO_PATH, proto: 'socketio', argv: (p) => ['node', '--import', 'tsx', 'load/fanout/bare-socketio.ts', String(p)], env: () => ({}) },
 ];

@@ -1,7 +1,9 @@
 // Bare uWebSockets.js fan-out server, the ceiling row of `npm run bench:fanout`: every socket
 // subscribes to topic 'bench' on open; every text message from a socket whose URL has `?pub=1` is
 // `app.publish('bench', msg, false)`. GET /health answers 200 so the runner knows it listens.
-// Usage: node --import tsx load/fanout/bare-uws.ts <port>
+// Usage: node --import tsx load/fanout/bare-uws.ts <port> [--pings]
+// --pings: hubbub's keepalive (idleTimeout 50 s with automatic pings, as for its default 25 s ping
+// interval) instead of none, for comparing idle cost.
 
 import uws from '@trufflesuite/uws-js-unofficial';
 
@@ -10,6 +12,7 @@ interface UserData {
 }
 
 const port = Number(process.argv[2] ?? '9001');
+const pings = process.argv.includes('--pings');
 // The package falls back to a slow pure-JS imitation when its native binary does not load; that
 // would make a meaningless ceiling. Only the native module exports the compressor constants.
 if (typeof (uws as { DISABLED?: unknown }).DISABLED !== 'number') {
@@ -23,7 +26,8 @@ app.ws<UserData>('/*', {
   maxPayloadLength: 1024 * 1024,
   // Well above what the bench keeps in flight (window x payload), so publish never drops a frame.
   maxBackpressure: 16 * 1024 * 1024,
-  idleTimeout: 0,
+  idleTimeout: pings ? 50 : 0,
+  sendPingsAutomatically: pings,
   upgrade: (res, req, context) => {
     res.upgrade<UserData>(
       { pub: new URLSearchParams(req.getQuery() ?? '').get('pub') === '1' },
