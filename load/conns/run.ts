@@ -4,18 +4,19 @@
 // the 20,000 open-files limit of the server process) from source addresses 127.0.0.2, .3, ... (one
 // process each, so no load process nears its own limit), then it prints
 //   - RSS per connection: (server RSS with every connection subscribed and settled - RSS before) / N,
-//     RSS taken after the settle time and again after the idle window, the lower of the two,
+//     RSS taken after the settle time and again after the idle window, the lower of the two; and
+//     the marginal cost: connections come in two waves, and the second wave's growth per connection,
 //   - idle CPU: the server's CPU time over an idle window (nothing sent by anyone) / wall time,
 //   - broadcast: one publication to all N, time until the last subscriber has it.
 // With --nodes K (K >= 2), it runs the multi-node scenario of cluster.ts instead: K hubbub nodes on
 // the Redis engine with N connections each (see there).
 // Options: --conns N (default 19000; per node with --nodes), --workers W (default 4; per node with
-// --nodes), --only bare-uws,bare-uws-pings,bare-ws,hubbub-uws,hubbub-uws-lean,hubbub-ws,
-// socketio, --idle-ms (default 10000),
-// --settle-ms (default 3000), --no-pin, --nodes K, --transport uws|ws (hubbub's, with --nodes;
-// default uws), --json (progress on stderr, one JSON document on stdout instead of the table),
-// --hub PATH (the cli.js the hubbub rows run, default dist/cli.js: before/after comparisons).
-// Not a test: it prints a table. Bare servers send no pings (idleTimeout 0); hubbub pings every
+// --nodes), --only bare-uws,bare-uws-pings,bare-ws,hubbub-uws,hubbub-uws-lean,hubbub-ws,socketio,
+// --idle-ms (default 10000), --settle-ms (default 3000), --no-pin, --nodes K, --transport uws|ws
+// (hubbub's, with --nodes; default uws), --json (progress on stderr, one JSON document on stdout
+// instead of the table), --hub PATH (the cli.js the hubbub rows run, default dist/cli.js: before/after comparisons).
+// Not a test: it prints a table. Bare servers send no pings (idleTimeout 0; bare-uws-pings has
+// hubbub's keepalive); hubbub pings every
 // 25 s (server.pingIntervalMs) and Socket.IO every 25 s (pingInterval, answered by the load side
 // with `3`), which their idle CPU includes when the window spans a ping round.
 
