@@ -14,7 +14,7 @@
 // socketio; default all but pusher-ws), --subs 1000,10000, --modes throughput,latency,window32,
 // --repeat N, --quick (1 run, 1 s warm-up, 2 s measured, no waiting for a quiet machine, no
 // re-runs: to see that every row works), --record (write the tables between markers in --doc FILE,
-// default docs/benchmarks-compare.md, and the chart to --svg FILE, default
+// default docs/benchmarks.md, and the chart to --svg FILE, default
 // docs/benchmarks-compare.svg), and the row options of bench:fanout (--payload, --warmup-ms,
 // --duration-ms, --retries, --no-pin, ...; not --window or --rate, which the scenarios set).
 
@@ -95,7 +95,7 @@ function parseOptions(argv: string[]): Options {
     subsList: [1000, 10_000],
     kinds: ['throughput', 'latency', 'window32'],
     record: false,
-    doc: path.join(ROOT, 'docs/benchmarks-compare.md'),
+    doc: path.join(ROOT, 'docs/benchmarks.md'),
     svg: path.join(ROOT, 'docs/benchmarks-compare.svg'),
     quick,
   };

@@ -191,7 +191,7 @@ export class UwsTransport implements Transport {
    * buffer, and before anything whose order against them matters (a subscribe, an unsubscribe, a
    * close). Publishing inside a uWS handler instead (the publisher's socket corked) makes uWS write
    * each of a subscriber's frames with its own syscall once 32 are queued for it: 0.07x the
-   * deliveries/s of a bare uWS server, against ~0.9x from here (docs/benchmarks.md).
+   * deliveries/s of a bare uWS server when measured, against 0.93-0.99x from here (bench:compare).
    */
   flush(): void {
     const topics = this.queuedTopics;
