@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { canPin } from '../lib/proc.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLIENT_SRC = path.join(ROOT, 'load/fanout/client.c');
@@ -660,22 +661,12 @@ function buildClient(): void {
   execFileSync('gcc', ['-O2', '-Wall', '-o', CLIENT_BIN, CLIENT_SRC], { stdio: 'inherit', timeout: 60_000 });
 }
 
-function canPin(): boolean {
-  if (os.availableParallelism() < 2) return false;
-  try {
-    execFileSync('taskset', ['-c', String(SERVER_CPU), 'true'], { stdio: 'ignore', timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Before the first row: turns pinning off (with a word) where taskset cannot pin to two cores,
  * builds the load client, writes hubbub's bench configuration.
  */
 export function prepare(opts: RowOptions): void {
-  if (opts.pin && !canPin()) {
+  if (opts.pin && (os.availableParallelism() < 2 || !canPin(SERVER_CPU))) {
     console.error(`taskset -c ${SERVER_CPU} is not usable here (needs 2 cores); running unpinned`);
     opts.pin = false;
   }
