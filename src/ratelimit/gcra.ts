@@ -63,9 +63,11 @@ export function gcraRetryAfterMs(rule: Rule, tat: number, now: number, cost: num
 }
 
 /**
- * One bucket, for state that already lives on one object (a connection): no map lookup at all.
- * Every connection has two, so a bucket is its TAT and a rule shared by every bucket of the same
- * policy object. `take` is the hot-path check; `retryAfterMs` is only asked after a refusal.
+ * One bucket, for state that already lives on one object (a connection's publish limit in a
+ * namespace, a Pusher connection's client events): no map lookup at all. A bucket is its TAT and
+ * a rule shared by every bucket of the same policy object (a connection's own command and byte
+ * limits skip even this object: two TATs on the session, see gcraTake). `take` is the hot-path
+ * check; `retryAfterMs` is only asked after a refusal.
  */
 export class TokenBucket {
   private tat = 0;
