@@ -12,8 +12,8 @@
 import exec from 'k6/execution';
 import type { Options } from 'k6/options';
 import { setTimeout } from 'k6/timers';
-import { connectParams, env, envNumber, Follower, HubSocket, missingAtEnd, type Position, target } from './lib/hub.ts';
-import { errors, lost, published } from './lib/metrics.ts';
+import { connectParams, env, envNumber, Follower, HubSocket, type Position, target } from './lib/hub.ts';
+import { errors, published } from './lib/metrics.ts';
 
 const ROOMS = envNumber('ROOMS', 100);
 const MEMBERS = envNumber('MEMBERS', 10);
@@ -88,11 +88,7 @@ export function member(): void {
   }
 
   async function finish(): Promise<void> {
-    try {
-      if (follower.cursor !== undefined) lost.add(await missingAtEnd(socket, room, follower.cursor));
-    } catch {
-      errors.add(1);
-    }
+    await follower.countMissing(socket);
     done = true;
     socket.close();
   }

@@ -12,8 +12,8 @@
 import exec from 'k6/execution';
 import type { Options } from 'k6/options';
 import { setTimeout } from 'k6/timers';
-import { apiPost, connectParams, env, envNumber, Follower, HubSocket, missingAtEnd, type Position, target } from './lib/hub.ts';
-import { errors, lost, published } from './lib/metrics.ts';
+import { apiPost, connectParams, env, envNumber, Follower, HubSocket, type Position, target } from './lib/hub.ts';
+import { errors, published } from './lib/metrics.ts';
 
 const SUBSCRIBERS = envNumber('SUBSCRIBERS', 500);
 const CHANNELS = envNumber('CHANNELS', 4);
@@ -80,11 +80,7 @@ export function viewer(): void {
   }
 
   async function finish(): Promise<void> {
-    try {
-      if (follower.cursor !== undefined) lost.add(await missingAtEnd(socket, follower.channel, follower.cursor));
-    } catch {
-      errors.add(1);
-    }
+    await follower.countMissing(socket);
     done = true;
     socket.close();
   }

@@ -15,8 +15,8 @@
 import exec from 'k6/execution';
 import type { Options } from 'k6/options';
 import { setTimeout } from 'k6/timers';
-import { apiPost, env, envNumber, Follower, HubSocket, missingAtEnd, type Position, target, userToken } from './lib/hub.ts';
-import { errors, lost, published } from './lib/metrics.ts';
+import { apiPost, env, envNumber, Follower, HubSocket, type Position, target, userToken } from './lib/hub.ts';
+import { errors, published } from './lib/metrics.ts';
 
 const USERS = envNumber('USERS', 1000);
 const BACKENDS = envNumber('BACKENDS', 2);
@@ -89,11 +89,7 @@ export function user(): void {
   }
 
   async function finish(): Promise<void> {
-    try {
-      if (follower.cursor !== undefined) lost.add(await missingAtEnd(socket, follower.channel, follower.cursor));
-    } catch {
-      errors.add(1);
-    }
+    await follower.countMissing(socket);
     done = true;
     socket.close();
   }

@@ -220,6 +220,18 @@ export class Follower {
 
   constructor(readonly channel: string) {}
 
+  /**
+   * The end of the run (publishers stopped): what the channel holds beyond the last delivery
+   * counts as lost; a failed read counts as an error.
+   */
+  async countMissing(socket: HubSocket): Promise<void> {
+    try {
+      if (this.cursor !== undefined) m.lost.add(await missingAtEnd(socket, this.channel, this.cursor));
+    } catch {
+      m.errors.add(1);
+    }
+  }
+
   /** Start checking from the subscribe reply's position. */
   begin(position: Position): void {
     this.cursor = new StreamCursor({ offset: position.offset, epoch: position.epoch });
